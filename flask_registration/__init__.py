@@ -1,0 +1,43 @@
+"""flask_registration: user registration for Flask apps.
+
+Signup pages and a LoopBack-compatible JSON API, email verification links, login that
+waits for verification, and hooks for the app's own rules.
+"""
+
+from .errors import (
+    AuthorizationRequired,
+    CSRFError,
+    EmailNotVerified,
+    InvalidToken,
+    LoginFailed,
+    MalformedRequest,
+    PayloadTooLarge,
+    RegistrationError,
+    TokenExpired,
+    UserNotFound,
+    ValidationError,
+)
+from .extension import Registration
+from .models import UserMixin
+from .redirects import safe_redirect
+from .state import get_state
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthorizationRequired",
+    "CSRFError",
+    "EmailNotVerified",
+    "InvalidToken",
+    "LoginFailed",
+    "MalformedRequest",
+    "PayloadTooLarge",
+    "Registration",
+    "RegistrationError",
+    "TokenExpired",
+    "UserMixin",
+    "UserNotFound",
+    "ValidationError",
+    "get_state",
+    "safe_redirect",
+]

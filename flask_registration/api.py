@@ -1,0 +1,166 @@
+"""The JSON face: LoopBack's User REST paths and error shape over the flows.
+
+Requests that change state and carry a session cookie need a CSRF token in the
+``X-CSRFToken`` header (get one from ``GET <prefix>/csrf-token``); requests without a
+cookie (an API client signing up or logging in) need none. A body must be sent as
+``application/json``: a cross-site HTML form cannot send that type, so no other type is
+read.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import flask_login
+from flask import Blueprint, Response, current_app, jsonify, redirect, request
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from sqlalchemy import inspect as sa_inspect
+from werkzeug.exceptions import HTTPException
+from wtforms.validators import ValidationError as WTFValidationError
+
+from . import flows
+from .errors import (
+    AuthorizationRequired,
+    CSRFError,
+    MalformedRequest,
+    PayloadTooLarge,
+    RegistrationError,
+)
+from .redirects import safe_redirect
+from .state import get_state
+
+bp = Blueprint("registration_api", __name__)
+
+_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@bp.before_request
+def _guard() -> None:
+    request.max_content_length = current_app.config["REGISTRATION_MAX_BODY_SIZE"]
+    if request.method in _STATE_CHANGING and current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
+        token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
+        try:
+            validate_csrf(token)
+        except WTFValidationError:
+            raise CSRFError() from None
+
+
+@bp.errorhandler(RegistrationError)
+def _registration_error(error: RegistrationError) -> tuple[Response, int]:
+    return jsonify(error.to_dict()), error.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> tuple[Response, int]:
+    status = error.code or 500
+    if status == 413:
+        return _registration_error(PayloadTooLarge())
+    code = (error.name or "Error").upper().replace(" ", "_")
+    body = {"error": {"statusCode": status, "name": "Error", "message": error.description, "code": code}}
+    response = jsonify(body)
+    if error.response is not None:  # keep e.g. Allow on a 405
+        response.headers.extend(error.get_headers())
+        response.content_type = "application/json"
+    return response, status
+
+
+def _body() -> Any:
+    """The request's JSON body (an empty body reads as ``{}``)."""
+    raw = request.get_data(cache=True)
+    if not raw:
+        return {}
+    if not request.is_json:
+        raise MalformedRequest("Send the body as application/json.", code="UNSUPPORTED_MEDIA_TYPE", status=415)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise MalformedRequest("The request body is not valid JSON.", code="MALFORMED_JSON") from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite drops the zone; every stored time is UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
+
+
+def user_json(user: Any) -> dict[str, Any]:
+    """The public view of a user: never the hash."""
+    body: dict[str, Any] = {
+        "id": user.id,
+        "email": user.email,
+        "emailVerified": user.email_verified,
+        "createdAt": _iso(user.created_at),
+    }
+    columns = set(sa_inspect(get_state().store.model).column_attrs.keys())
+    for name in current_app.config["REGISTRATION_SIGNUP_FIELDS"]:
+        if name in columns:
+            body[name] = getattr(user, name)
+    return body
+
+
+@bp.post("")
+def signup() -> tuple[Response, int]:
+    """``POST /api/users``: 201 with the user, or 202 when enumeration is prevented."""
+    result = flows.signup(_body())
+    if current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
+        return jsonify(
+            {
+                "email": result.email,
+                "emailSent": result.email_sent,
+                "message": "Check your email to finish signing up.",
+            }
+        ), 202
+    return jsonify({**user_json(result.user), "emailSent": result.email_sent}), 201
+
+
+@bp.get("/confirm")
+def confirm() -> Response | tuple[str, int]:
+    """``GET /api/users/confirm?uid=&token=&redirect=``: 204, or 302 to a local redirect."""
+    flows.confirm(request.args.get("uid"), request.args.get("token"))
+    target = safe_redirect(request.args.get("redirect"))
+    if target:
+        return redirect(target)
+    return "", 204
+
+
+@bp.post("/verify")
+def resend() -> tuple[str, int]:
+    """``POST /api/users/verify`` with ``{"email"}``: 204 whether or not it exists."""
+    body = _body()
+    if not isinstance(body, dict):
+        raise MalformedRequest(code="INVALID_BODY")
+    flows.resend(body.get("email"))
+    return "", 204
+
+
+@bp.post("/login")
+def login() -> Response:
+    """``POST /api/users/login``: 200 with ``userId`` and ``user``, and a session cookie."""
+    user = flows.login(_body())
+    return jsonify({"userId": user.id, "user": user_json(user)})
+
+
+@bp.post("/logout")
+def logout() -> tuple[str, int]:
+    """``POST /api/users/logout``: 204."""
+    flows.logout()
+    return "", 204
+
+
+@bp.get("/me")
+def me() -> Response:
+    """``GET /api/users/me``: the logged-in user, or 401."""
+    user = flask_login.current_user
+    if not user.is_authenticated:
+        raise AuthorizationRequired()
+    return jsonify(user_json(user))
+
+
+@bp.get("/csrf-token")
+def csrf_token() -> Response:
+    """A CSRF token for cookie-authenticated requests (send it as ``X-CSRFToken``)."""
+    return jsonify({"csrfToken": generate_csrf()})

@@ -1,0 +1,166 @@
+"""The one error family of flask_registration.
+
+Every refusal the library makes is a :class:`RegistrationError`: it carries the HTTP
+status, a stable machine ``code`` and per-field messages. The JSON face renders it in
+LoopBack's error shape; the HTML face re-renders the form with the messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RegistrationError(Exception):
+    """Base class of every error the library raises on purpose.
+
+    :param message: a sentence for the person or developer reading it.
+    :param code: a stable machine code, e.g. ``"INVALID_TOKEN"``.
+    :param status: the HTTP status the faces answer with.
+    :param field: the form/payload field the error is about, if any.
+    :param field_code: the per-field code (LoopBack's ``details.codes``).
+    """
+
+    status: int = 400
+    code: str = "BAD_REQUEST"
+    name: str = "Error"
+    default_message: str = "The request could not be processed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        field: str | None = None,
+        field_code: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.fields: dict[str, list[tuple[str, str]]] = {}
+        if field is not None:
+            self.add(field, field_code or "invalid", self.message)
+
+    def add(self, field: str, field_code: str, message: str) -> None:
+        """Attach one more field error (field, LoopBack code, message)."""
+        self.fields.setdefault(field, []).append((field_code, message))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The error in LoopBack's shape: ``{"error": {...}}``."""
+        body: dict[str, Any] = {
+            "statusCode": self.status,
+            "name": self.name,
+            "message": self.message,
+            "code": self.code,
+        }
+        if self.fields:
+            body["details"] = {
+                "context": "user",
+                "codes": {f: [c for c, _ in errs] for f, errs in self.fields.items()},
+                "messages": {f: [m for _, m in errs] for f, errs in self.fields.items()},
+            }
+        return {"error": body}
+
+
+class ValidationError(RegistrationError):
+    """Submitted data is not acceptable (422, LoopBack's ``ValidationError``).
+
+    Raise it from a ``before_*`` hook to veto, naming the field::
+
+        raise ValidationError("That username is taken.", field="username",
+                              field_code="uniqueness")
+    """
+
+    status = 422
+    code = "VALIDATION_ERROR"
+    name = "ValidationError"
+    default_message = "The submitted data is not valid."
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, list[tuple[str, str]]]) -> ValidationError:
+        """Build one error out of several field errors."""
+        parts = "; ".join(f"`{f}` {m.rstrip('.')}" for f, errs in fields.items() for _, m in errs)
+        err = cls(f"The `user` instance is not valid. Details: {parts}.")
+        for f, errs in fields.items():
+            for c, m in errs:
+                err.add(f, c, m)
+        return err
+
+
+class MalformedRequest(RegistrationError):
+    """The request body could not be read as a JSON object (400)."""
+
+    code = "MALFORMED_REQUEST"
+    default_message = "The request body must be a JSON object."
+
+
+class PayloadTooLarge(RegistrationError):
+    """The request body is over ``REGISTRATION_MAX_BODY_SIZE`` (413)."""
+
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "The request body is too large."
+
+
+class InvalidToken(RegistrationError):
+    """A link's token is malformed, tampered with, or for someone else (400)."""
+
+    code = "INVALID_TOKEN"
+    default_message = "This link is not valid."
+
+
+class TokenExpired(InvalidToken):
+    """A link's token was genuine but is too old (400).
+
+    ``user_id`` is set when the token could still be read, so a page can offer to
+    resend a fresh link.
+    """
+
+    code = "TOKEN_EXPIRED"
+    default_message = "This link has expired."
+
+    def __init__(self, message: str | None = None, *, user_id: Any = None) -> None:
+        super().__init__(message)
+        self.user_id = user_id
+
+
+class UserNotFound(RegistrationError):
+    """The user a valid token names no longer exists (404)."""
+
+    status = 404
+    code = "USER_NOT_FOUND"
+    default_message = "No such user."
+
+
+class LoginFailed(RegistrationError):
+    """Wrong email or password (401); the same whether the user exists or not."""
+
+    status = 401
+    code = "LOGIN_FAILED"
+    default_message = "Login failed: wrong email or password."
+
+
+class EmailNotVerified(LoginFailed):
+    """Right password, but the address is not verified yet (401)."""
+
+    code = "LOGIN_FAILED_EMAIL_NOT_VERIFIED"
+    default_message = "Login failed: the email address has not been verified."
+
+
+class AuthorizationRequired(RegistrationError):
+    """The route needs a logged-in user (401)."""
+
+    status = 401
+    code = "AUTHORIZATION_REQUIRED"
+    default_message = "Authorization required."
+
+
+class CSRFError(RegistrationError):
+    """A cookie-authenticated request that changes state carried no valid CSRF token."""
+
+    status = 403
+    code = "CSRF_FAILED"
+    default_message = "The CSRF token is missing or invalid."

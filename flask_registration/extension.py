@@ -1,0 +1,147 @@
+"""The extension object: ``Registration(app)`` or ``registration.init_app(app)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_mail import Mail
+
+from . import api, views
+from .config import apply_defaults
+from .flows import send_verification as _send_verification
+from .forms import LoginForm, SignupForm
+from .hooks import HookRegistry
+from .mail import MailSender, flask_mail_sender
+from .passwords import Passwords
+from .state import RegistrationState, get_state
+from .store import UserStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Registration:
+    """User registration for a Flask app: signup pages and JSON API, email
+    verification, login that waits for it, and hooks for the app's own rules.
+
+    :param app: the app, or None to call :meth:`init_app` later (app factories).
+    :param db: the app's ``flask_sqlalchemy.SQLAlchemy`` instance.
+    :param user_model: the app's user model, a subclass of
+        :class:`~flask_registration.UserMixin`.
+    :param signup_form: the signup form class (a :class:`~flask_registration.forms.SignupForm`
+        subclass with the app's extra fields).
+    :param login_form: the login form class.
+    :param mail_sender: a callable that sends a ``flask_mail.Message``; default Flask-Mail.
+
+    Hooks and form classes belong to this object and so to every app it is set up on;
+    everything per-app (store, hasher, mail sender) lives in ``app.extensions["registration"]``.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: Any = None,
+        user_model: type | None = None,
+        signup_form: type[SignupForm] = SignupForm,
+        login_form: type[LoginForm] = LoginForm,
+        mail_sender: MailSender | None = None,
+    ) -> None:
+        self.db = db
+        self.user_model = user_model
+        self.signup_form = signup_form
+        self.login_form = login_form
+        self.mail_sender = mail_sender
+        self.hooks = HookRegistry()
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(
+        self,
+        app: Flask,
+        *,
+        db: Any = None,
+        user_model: type | None = None,
+        mail_sender: MailSender | None = None,
+    ) -> None:
+        """Set registration up on ``app``: config defaults, blueprints, Flask-Login,
+        Flask-Mail. Arguments given here override the constructor's for this app.
+
+        :raises RuntimeError: when called twice on one app, when ``db`` or
+            ``user_model`` is missing, or when a ``REGISTRATION_*`` key is unknown.
+        """
+        if "registration" in app.extensions:
+            raise RuntimeError(
+                "flask_registration is already set up on this app: init_app was called twice."
+            )
+        db = db if db is not None else self.db
+        user_model = user_model if user_model is not None else self.user_model
+        if db is None or user_model is None:
+            raise RuntimeError("Registration needs db= and user_model= (in the constructor or init_app).")
+        apply_defaults(app)
+        config = app.config
+
+        if "mail" not in app.extensions:
+            Mail(app)
+        self._set_up_login(app)
+
+        app.extensions["registration"] = RegistrationState(
+            extension=self,
+            store=UserStore(db, user_model),
+            passwords=Passwords(
+                time_cost=config["REGISTRATION_ARGON2_TIME_COST"],
+                memory_cost=config["REGISTRATION_ARGON2_MEMORY_COST"],
+                parallelism=config["REGISTRATION_ARGON2_PARALLELISM"],
+            ),
+            mail_sender=mail_sender or self.mail_sender or flask_mail_sender,
+        )
+        app.register_blueprint(views.bp, url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
+        app.register_blueprint(api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
+        csrf = app.extensions.get("csrf")
+        if csrf is not None:
+            # The API checks CSRF itself, only for requests that carry a session cookie.
+            csrf.exempt(api.bp)
+
+    @staticmethod
+    def _set_up_login(app: Flask) -> None:
+        manager: LoginManager | None = getattr(app, "login_manager", None)
+        if manager is None:
+            manager = LoginManager()
+            manager.init_app(app)
+            manager.login_view = "registration.login"
+        if manager._user_callback is None and manager._request_callback is None:
+            manager.user_loader(lambda user_id: get_state().store.get(user_id))
+
+    # Hook decorators: each appends the function to its list and returns it unchanged.
+
+    def before_signup(self, fn: F) -> F:
+        """Run ``fn(data)`` before a user is created; change ``data`` in place or raise
+        :class:`~flask_registration.ValidationError` to refuse the signup."""
+        return self.hooks.register("before_signup", fn)
+
+    def after_signup(self, fn: F) -> F:
+        """Run ``fn(user, data)`` after a new user is committed (``data`` has no password)."""
+        return self.hooks.register("after_signup", fn)
+
+    def before_confirm(self, fn: F) -> F:
+        """Run ``fn(user)`` before an address is marked verified; raise to refuse."""
+        return self.hooks.register("before_confirm", fn)
+
+    def after_confirm(self, fn: F) -> F:
+        """Run ``fn(user)`` after an address is marked verified (first time only)."""
+        return self.hooks.register("after_confirm", fn)
+
+    def before_login(self, fn: F) -> F:
+        """Run ``fn(user, data)`` once the password is right, before the session
+        starts; raise a :class:`~flask_registration.RegistrationError` to refuse."""
+        return self.hooks.register("before_login", fn)
+
+    def after_login(self, fn: F) -> F:
+        """Run ``fn(user)`` after the user is logged in."""
+        return self.hooks.register("after_login", fn)
+
+    def send_verification(self, user: Any, **options: Any) -> bool:
+        """Email ``user`` a verification link; see :func:`flask_registration.flows.send_verification`."""
+        return _send_verification(user, **options)

@@ -1,0 +1,80 @@
+"""Login that waits for verification, and logout (Flask-Login sessions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask_login
+from flask import current_app
+
+from .. import signals
+from ..errors import EmailNotVerified, LoginFailed, ValidationError
+from ..state import get_state
+from ..validation import check_payload, normalize_email
+
+
+def _app() -> Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def authenticate(email: str, password: str) -> Any:
+    """The user with this email and password.
+
+    The password is checked against a dummy hash when no such user exists, so a wrong
+    address and a wrong password cost the same time and give the same error. A hash
+    made with older argon2 parameters is upgraded here.
+
+    :raises LoginFailed: wrong address or password (code ``LOGIN_FAILED``).
+    :raises EmailNotVerified: right password, address not verified and
+        ``REGISTRATION_EMAIL_VERIFICATION_REQUIRED`` on.
+    """
+    state = get_state()
+    config = current_app.config
+    try:
+        normalized: str | None = normalize_email(email)
+    except ValidationError:
+        normalized = None
+    user = state.store.find_by_email(normalized) if normalized else None
+    too_long = len(password) > config["REGISTRATION_PASSWORD_MAX_LENGTH"]
+    # A too-long password is checked against the dummy: same cost, never a match.
+    ok = state.passwords.verify(user.password_hash if user and not too_long else None, password)
+    if user is None or not ok or too_long:
+        signals.login_failed.send(_app(), email=normalized or email[:320], code=LoginFailed.code)
+        raise LoginFailed()
+    assert user.password_hash is not None
+    if state.passwords.needs_rehash(user.password_hash):
+        user.password_hash = state.passwords.hash(password)
+        state.store.save()
+    if config["REGISTRATION_EMAIL_VERIFICATION_REQUIRED"] and not user.email_verified:
+        signals.login_failed.send(_app(), email=user.email, code=EmailNotVerified.code)
+        raise EmailNotVerified()
+    return user
+
+
+def login(data: Any) -> Any:
+    """Log a user in from submitted ``email`` and ``password`` (and optional ``remember``).
+
+    Runs ``before_login`` hooks with ``(user, data)`` after the credentials are checked
+    (a hook may veto by raising), starts the Flask-Login session, sends
+    ``user_logged_in`` and runs ``after_login`` hooks with ``(user,)``.
+    """
+    data = check_payload(data, required=("email", "password"), optional=("remember", "ttl"))
+    remember = data.get("remember", False)
+    if not isinstance(remember, bool):
+        raise ValidationError.from_fields({"remember": [("type", "must be true or false.")]})
+    user = authenticate(data["email"], data["password"])
+    state = get_state()
+    state.extension.hooks.run("before_login", user, {k: v for k, v in data.items() if k != "password"})
+    flask_login.login_user(user, remember=remember)
+    signals.user_logged_in.send(_app(), user=user)
+    state.extension.hooks.run("after_login", user)
+    return user
+
+
+def logout() -> None:
+    """End the current session (nothing happens when nobody is logged in)."""
+    user = flask_login.current_user
+    if getattr(user, "is_authenticated", False):
+        user = user._get_current_object()
+        flask_login.logout_user()
+        signals.user_logged_out.send(_app(), user=user)

@@ -1,0 +1,118 @@
+"""Signup: check the data, run the hooks, hash, insert under the unique index, email."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import inspect as sa_inspect
+
+from .. import signals
+from ..config import PROTECTED_FIELDS
+from ..errors import ValidationError
+from ..mail import build_message, deliver
+from ..state import get_state
+from ..store import DuplicateEmail
+from ..validation import check_password, check_payload, normalize_email
+from .verify import send_verification
+
+
+@dataclass
+class SignupResult:
+    """What :func:`signup` did.
+
+    ``created`` is False when the address already had an account and enumeration
+    prevention answered as if it were new (``user`` is then None: the faces must not
+    show the existing account). ``email_sent`` says whether the mail server took the
+    message (the verification link, or the "you already have an account" notice).
+    """
+
+    user: Any
+    created: bool
+    email_sent: bool
+    email: str
+
+
+def _app() -> Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def check_signup_data(data: Any) -> dict[str, Any]:
+    """Check the shape, the address and the password; return the data, email normalised."""
+    extras = current_app.config["REGISTRATION_SIGNUP_FIELDS"]
+    data = check_payload(data, required=("email", "password"), optional=extras)
+    problems: dict[str, list[tuple[str, str]]] = {}
+    try:
+        data["email"] = normalize_email(data["email"])
+    except ValidationError as exc:
+        problems.update(exc.fields)
+    try:
+        check_password(data["password"])
+    except ValidationError as exc:
+        problems.update(exc.fields)
+    if problems:
+        raise ValidationError.from_fields(problems)
+    return data
+
+
+def _model_fields(model: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The declared extra fields that are columns of the app's model (others only reach hooks)."""
+    columns = set(sa_inspect(model).column_attrs.keys())
+    extras = current_app.config["REGISTRATION_SIGNUP_FIELDS"]
+    return {k: v for k, v in data.items() if k in extras and k in columns and k not in PROTECTED_FIELDS}
+
+
+def signup(data: Any) -> SignupResult:
+    """Register a user from submitted data (``email``, ``password``, declared extras).
+
+    Order: check the data; run ``before_signup`` hooks (they may change ``data`` in place
+    or veto by raising); hash the password; insert and commit (the unique index decides
+    between two signups of one address); send the verification email; send
+    ``user_registered``; run ``after_signup`` hooks.
+
+    :raises ValidationError: bad data, a hook's veto, or (enumeration prevention off)
+        an address that is taken (field ``email``, code ``uniqueness``).
+    """
+    state = get_state()
+    data = check_signup_data(data)
+    state.extension.hooks.run("before_signup", data)
+    # A hook may have rewritten the address or password: check them again.
+    data = check_signup_data(data)
+    password_hash = state.passwords.hash(data["password"])
+    public = {k: v for k, v in data.items() if k != "password"}
+    email = data["email"]
+
+    existing = state.store.find_by_email(email)
+    if existing is not None:
+        return _existing_account(existing, email)
+    fields = {**_model_fields(state.store.model, data), "email": email, "password_hash": password_hash}
+    try:
+        user = state.store.create(fields)
+    except DuplicateEmail:
+        # Lost a race with a signup of the same address: answer as for a taken address.
+        return _existing_account(state.store.find_by_email(email), email)
+
+    email_sent = True
+    if current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"] and not user.email_verified:
+        email_sent = send_verification(user)
+    signals.user_registered.send(_app(), user=user, data=public)
+    state.extension.hooks.run("after_signup", user, public)
+    return SignupResult(user=user, created=True, email_sent=email_sent, email=email)
+
+
+def _existing_account(existing: Any, email: str) -> SignupResult:
+    if not current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
+        raise ValidationError.from_fields({"email": [("uniqueness", "Email already exists.")]})
+    signals.signup_existing_email.send(_app(), user=existing)
+    message = build_message(
+        "existing_account",
+        recipient=existing.email,
+        subject=current_app.config["REGISTRATION_EXISTING_ACCOUNT_SUBJECT"],
+        user=existing,
+    )
+    error = deliver(get_state().mail_sender, message, kind="existing_account")
+    if error is not None:
+        signals.mail_failed.send(_app(), user=existing, kind="existing_account", error=error)
+    return SignupResult(user=None, created=False, email_sent=error is None, email=email)

@@ -1,0 +1,151 @@
+"""Email verification: make and send the link, confirm it, send it again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, url_for
+
+from .. import signals
+from ..errors import InvalidToken, UserNotFound, ValidationError
+from ..mail import build_message, deliver
+from ..redirects import safe_redirect
+from ..state import get_state
+from ..tokens import load_token, make_token, matches
+from ..validation import normalize_email
+
+
+@dataclass
+class ConfirmResult:
+    """What :func:`confirm` did: ``newly_verified`` is False for a second click."""
+
+    user: Any
+    newly_verified: bool
+
+
+def _app() -> Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def verification_token(user: Any) -> str:
+    """A verification token for ``user``, bound to the user's current address."""
+    return make_token(current_app.config["REGISTRATION_VERIFY_SALT"], user.id, user.email)
+
+
+def verification_link(user: Any, *, redirect: str | None = None) -> str:
+    """The absolute link a user follows to verify: ``.../confirm?uid=&token=&redirect=``.
+
+    ``redirect`` is kept only when it is a path on this site. Outside a request,
+    ``SERVER_NAME`` must be set for the link to be absolute.
+    """
+    params: dict[str, Any] = {"uid": user.id, "token": verification_token(user)}
+    redirect = safe_redirect(redirect)
+    if redirect:
+        params["redirect"] = redirect
+    return url_for("registration.confirm", _external=True, **params)
+
+
+def send_verification(
+    user: Any,
+    *,
+    redirect: str | None = None,
+    subject: str | None = None,
+    sender: str | tuple[str, str] | None = None,
+    template: str | None = None,
+) -> bool:
+    """Email ``user`` a verification link (LoopBack's ``user.verify(options)``).
+
+    :param redirect: a local path the link leads to once verified.
+    :param subject: the subject, default ``REGISTRATION_VERIFY_SUBJECT``.
+    :param sender: the From address, default ``REGISTRATION_MAIL_SENDER`` or
+        ``MAIL_DEFAULT_SENDER``.
+    :param template: the email template's base name under ``registration/email/``
+        (default ``"verify"``: ``verify.txt`` and ``verify.html``).
+    :returns: whether the mail server took the message. A failure is logged (without
+        the link) and signalled as ``mail_failed``; it never raises.
+    """
+    config = current_app.config
+    link = verification_link(user, redirect=redirect)
+    message = build_message(
+        template or "verify",
+        recipient=user.email,
+        subject=subject or config["REGISTRATION_VERIFY_SUBJECT"],
+        sender=sender,
+        user=user,
+        link=link,
+        valid_for=config["REGISTRATION_VERIFY_WITHIN"],
+    )
+    error = deliver(get_state().mail_sender, message, kind="verify")
+    if error is not None:
+        signals.mail_failed.send(_app(), user=user, kind="verify", error=error)
+        return False
+    signals.verification_sent.send(_app(), user=user, link=link)
+    return True
+
+
+def confirm(uid: Any, token: Any) -> ConfirmResult:
+    """Verify the address a link was sent to.
+
+    A second click on a valid link succeeds again with ``newly_verified=False``.
+
+    :raises InvalidToken: missing, tampered, foreign or for another user or address.
+    :raises TokenExpired: older than ``REGISTRATION_VERIFY_WITHIN``.
+    :raises UserNotFound: the account was deleted.
+    """
+    if not isinstance(uid, str) or not uid:
+        raise InvalidToken("The link has no user id.")
+    if not isinstance(token, str) or not token:
+        raise InvalidToken("The link has no token.")
+    config = current_app.config
+    token_uid, email_digest = load_token(
+        config["REGISTRATION_VERIFY_SALT"], token, config["REGISTRATION_VERIFY_WITHIN"]
+    )
+    if token_uid != uid:
+        raise InvalidToken("This link is not for this user.")
+    state = get_state()
+    user = state.store.get(token_uid)
+    if user is None:
+        raise UserNotFound()
+    if not matches(email_digest, user.email):
+        raise InvalidToken("This link was sent to an address the account no longer uses.")
+    if user.email_verified:
+        return ConfirmResult(user, newly_verified=False)
+    state.extension.hooks.run("before_confirm", user)
+    newly = state.store.mark_verified(user)
+    if newly:
+        signals.user_verified.send(_app(), user=user)
+        state.extension.hooks.run("after_confirm", user)
+    return ConfirmResult(user, newly_verified=newly)
+
+
+def user_for_expired_link(user_id: Any) -> Any | None:
+    """The user an expired link named, to offer a fresh one (None if gone)."""
+    return get_state().store.get(user_id) if user_id is not None else None
+
+
+def resend(email: Any, *, redirect: str | None = None) -> bool:
+    """Send a fresh verification link to ``email`` if it names an unverified account.
+
+    With ``REGISTRATION_PREVENT_ENUMERATION`` on (the default) the answer is the same
+    whether or not the account exists: True. Off, an unknown address raises
+    :class:`UserNotFound` and a verified one ``ValidationError`` (code ``verified``).
+
+    :returns: whether a message was handed to the mail server (always True with
+        enumeration prevention on).
+    """
+    if not isinstance(email, str) or not email:
+        raise ValidationError("can't be blank.", field="email", field_code="presence")
+    normalized = normalize_email(email)
+    prevent = current_app.config["REGISTRATION_PREVENT_ENUMERATION"]
+    user = get_state().store.find_by_email(normalized)
+    if user is None:
+        if prevent:
+            return True
+        raise UserNotFound("No account uses this email address.")
+    if user.email_verified:
+        if prevent:
+            return True
+        raise ValidationError("is already verified.", field="email", field_code="verified")
+    sent = send_verification(user, redirect=redirect)
+    return True if prevent else sent

@@ -1,0 +1,66 @@
+"""Render the library's emails from templates and hand them to a sender.
+
+The default sender is Flask-Mail. An app can pass its own ``mail_sender`` callable to
+:class:`~flask_registration.Registration` (a queue, a console printer for a demo); it
+receives a ready :class:`flask_mail.Message`.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app, render_template
+from flask_mail import Message
+
+log = logging.getLogger("flask_registration")
+
+MailSender = Callable[[Message], Any]
+
+
+def build_message(
+    template: str,
+    *,
+    recipient: str,
+    subject: str,
+    sender: str | tuple[str, str] | None = None,
+    **context: Any,
+) -> Message:
+    """Render ``registration/email/<template>.txt`` and ``.html`` into a message."""
+    config = current_app.config
+    sender = (
+        sender
+        or config["REGISTRATION_MAIL_SENDER"]
+        or config.get("MAIL_DEFAULT_SENDER")
+        or "no-reply@localhost"
+    )
+    context.setdefault("subject", subject)
+    return Message(
+        subject=subject,
+        recipients=[recipient],
+        sender=sender,
+        body=render_template(f"registration/email/{template}.txt", **context),
+        html=render_template(f"registration/email/{template}.html", **context),
+    )
+
+
+def flask_mail_sender(message: Message) -> None:
+    """Send through the app's Flask-Mail instance."""
+    current_app.extensions["mail"].send(message)
+
+
+def deliver(sender: MailSender, message: Message, *, kind: str) -> Exception | None:
+    """Send ``message``; return the error instead of raising when delivery fails.
+
+    A mail server that is down or refuses the message must not lose the user that was
+    just committed, so the flows carry on and report ``email_sent=False``. The log line
+    names the kind of email and the error, never the link or its token.
+    """
+    try:
+        sender(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("Could not send the %s email: %s: %s", kind, type(exc).__name__, exc)
+        return exc
+    return None

@@ -1,0 +1,111 @@
+"""Checks on submitted data, shared by every face: emails, passwords, field types.
+
+Nothing here touches the database; the flows call these before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+
+from .errors import ValidationError
+
+#: RFC 5321 limits an address to 254 octets in practice; 320 is the column width.
+EMAIL_MAX_LENGTH = 254
+#: Extra signup fields are short strings, numbers or booleans.
+FIELD_MAX_LENGTH = 1000
+
+
+def normalize_email(value: str, *, check_deliverability: bool | None = None) -> str:
+    """Validate an address and return its normal form, lower-cased.
+
+    Addresses are compared case-insensitively, so the stored form is lower-case and the
+    database's unique index enforces one account per address.
+
+    :raises ValidationError: with field ``email`` and code ``format``.
+    """
+    config = current_app.config
+    if check_deliverability is None:
+        check_deliverability = config["REGISTRATION_EMAIL_CHECK_DELIVERABILITY"]
+    if len(value) > EMAIL_MAX_LENGTH:
+        raise ValidationError("is too long.", field="email", field_code="length")
+    try:
+        info = validate_email(
+            value,
+            check_deliverability=check_deliverability,
+            allow_smtputf8=config["REGISTRATION_EMAIL_ALLOW_SMTPUTF8"],
+        )
+    except EmailNotValidError as exc:
+        raise ValidationError(f"is not a valid email address ({exc}).", field="email", field_code="format") from None
+    return info.normalized.lower()
+
+
+def _clean_string(value: str) -> bool:
+    """A string the database and the hasher can take: UTF-8 encodable, no NUL."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from JSON "\ud800"
+        return False
+    return True
+
+
+def check_password(password: Any, field: str = "password") -> str:
+    """Check a new password's type and length; return it unchanged.
+
+    :raises ValidationError: codes ``presence``, ``type`` or ``length``.
+    """
+    config = current_app.config
+    lo = config["REGISTRATION_PASSWORD_MIN_LENGTH"]
+    hi = config["REGISTRATION_PASSWORD_MAX_LENGTH"]
+    if password is None or password == "":
+        raise ValidationError("can't be blank.", field=field, field_code="presence")
+    if not isinstance(password, str) or not _clean_string(password):
+        raise ValidationError("must be a string of text.", field=field, field_code="type")
+    if len(password) < lo:
+        raise ValidationError(f"must be at least {lo} characters.", field=field, field_code="length")
+    if len(password) > hi:
+        raise ValidationError(f"must be at most {hi} characters.", field=field, field_code="length")
+    return password
+
+
+def check_payload(
+    data: Any,
+    *,
+    required: Iterable[str],
+    optional: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Check that ``data`` is an object with the required fields and no unknown ones.
+
+    Required fields must be non-empty strings; optional fields may be strings, numbers,
+    booleans or null. Every problem is collected into one :class:`ValidationError`.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("The request body must be a JSON object.", code="INVALID_BODY")
+    required = list(required)
+    allowed = set(required) | set(optional)
+    problems: dict[str, list[tuple[str, str]]] = {}
+    for name in required:
+        value = data.get(name)
+        if value is None or value == "":
+            problems.setdefault(name, []).append(("presence", "can't be blank."))
+        elif not isinstance(value, str):
+            problems.setdefault(name, []).append(("type", "must be a string."))
+    for name, value in data.items():
+        if not isinstance(name, str) or name not in allowed:
+            problems.setdefault(str(name)[:64], []).append(("unknown", "is not a field that can be set."))
+            continue
+        if isinstance(value, str):
+            if not _clean_string(value):
+                problems.setdefault(name, []).append(("type", "must be valid text."))
+            elif name not in required and len(value) > FIELD_MAX_LENGTH:
+                problems.setdefault(name, []).append(("length", "is too long."))
+        elif name not in required and not isinstance(value, (int, float, bool, type(None))):
+            problems.setdefault(name, []).append(("type", "must be a string, number or boolean."))
+    if problems:
+        raise ValidationError.from_fields(problems)
+    return dict(data)

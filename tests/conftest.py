@@ -1,0 +1,158 @@
+"""Fixtures: an app factory, a real SMTP server (aiosmtpd on 127.0.0.1), a real database.
+
+The database is SQLite in a temporary folder unless ``TEST_DATABASE_URL`` names another
+(the test command sets it to a throwaway PostgreSQL when it runs that leg).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+
+from tests.models import db, make_app
+
+LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MailHandler:
+    """Keeps every message the SMTP server receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.cond = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.cond:
+            self.messages.append(msg)  # type: ignore[arg-type]
+            self.cond.notify_all()
+        return "250 Message accepted for delivery"
+
+
+class Mailbox:
+    """The messages received during one test, with helpers to read them."""
+
+    def __init__(self, handler: MailHandler, host: str, port: int) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return list(self.handler.messages)
+
+    def clear(self) -> None:
+        with self.handler.cond:
+            self.handler.messages.clear()
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[EmailMessage]:
+        """Wait until at least ``count`` messages arrived; fail the test if they do not."""
+        deadline = time.monotonic() + timeout
+        with self.handler.cond:
+            while len(self.handler.messages) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"expected {count} email(s), got {len(self.handler.messages)}")
+                self.handler.cond.wait(left)
+            return list(self.handler.messages)
+
+    @staticmethod
+    def text(msg: EmailMessage) -> str:
+        part = msg.get_body(preferencelist=("plain",))
+        assert part is not None, "message has no text part"
+        return str(part.get_content())
+
+    @staticmethod
+    def html(msg: EmailMessage) -> str:
+        part = msg.get_body(preferencelist=("html",))
+        assert part is not None, "message has no HTML part"
+        return str(part.get_content())
+
+    def links(self, msg: EmailMessage) -> list[str]:
+        return LINK_RE.findall(self.text(msg))
+
+    def link(self, msg: EmailMessage, path: str = "/confirm") -> str:
+        """The one link in ``msg`` whose path contains ``path``."""
+        found = [u for u in self.links(msg) if path in u]
+        assert len(found) == 1, f"expected one {path} link, found {found}"
+        return found[0]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[MailHandler, str, int]]:
+    handler = MailHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, "127.0.0.1", port
+    controller.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[MailHandler, str, int]) -> Mailbox:
+    handler, host, port = smtp_server
+    box = Mailbox(handler, host, port)
+    box.clear()
+    return box
+
+
+@pytest.fixture
+def database_url(tmp_path: Any) -> Iterator[str]:
+    import os
+
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'test.sqlite'}"
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, mailbox: Mailbox, database_url: str) -> Iterator[Flask]:
+    """An app with the extension set up, a real SMTP server and a fresh database.
+
+    Per-test settings: ``@pytest.mark.app_config(KEY=value, ...)``.
+    """
+    config: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_SERVER": mailbox.host,
+        "MAIL_PORT": mailbox.port,
+    }
+    for marker in reversed(list(request.node.iter_markers("app_config"))):
+        config.update(marker.kwargs)
+    app = make_app(config)
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def registration(app: Flask) -> Any:
+    """The extension object set up on ``app`` (hooks are registered on it)."""
+    return app.extensions["registration"].extension
+
+
+@pytest.fixture
+def client(app: Flask) -> Any:
+    return app.test_client()

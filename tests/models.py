@@ -1,0 +1,57 @@
+"""The test app: a model of the app's own, with an extra ``username`` column."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from flask_registration import Registration, UserMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class User(db.Model, UserMixin):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+    username: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+
+
+#: Cheap argon2 parameters: tests measure behaviour, not hashing cost.
+CHEAP_ARGON2 = {
+    "REGISTRATION_ARGON2_TIME_COST": 1,
+    "REGISTRATION_ARGON2_MEMORY_COST": 8,
+    "REGISTRATION_ARGON2_PARALLELISM": 1,
+}
+
+
+def make_app(config: dict[str, Any] | None = None, *, registration: Registration | None = None) -> Flask:
+    """A fresh app with a fresh Registration (or the one given)."""
+    app = Flask(__name__)
+    app.config.update(
+        TESTING=True,
+        SECRET_KEY="test secret key",
+        SERVER_NAME="localhost",
+        MAIL_SUPPRESS_SEND=False,
+        MAIL_DEFAULT_SENDER="Tests <tests@example.com>",
+        SQLALCHEMY_DATABASE_URI="sqlite://",
+        REGISTRATION_SIGNUP_FIELDS=["username"],
+        **CHEAP_ARGON2,
+    )
+    app.config.update(config or {})
+    db.init_app(app)
+    ext = registration or Registration(db=db, user_model=User)
+    ext.init_app(app)
+
+    @app.get("/")
+    def home() -> str:
+        return "home"
+
+    return app

@@ -1,0 +1,95 @@
+"""The whole path over a real SMTP server: sign up, receive the email, follow its link, log in."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.models import User, db
+
+
+def _path(link: str) -> str:
+    parts = urlsplit(link)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_json_signup_email_link_then_login(client, mailbox):
+    r = client.post("/api/users", json={"email": "Ada@Example.com", "password": "correct horse"})
+    assert r.status_code == 202
+    assert r.json["emailSent"] is True
+
+    r = client.post("/api/users/login", json={"email": "ada@example.com", "password": "correct horse"})
+    assert r.status_code == 401
+    assert r.json["error"]["code"] == "LOGIN_FAILED_EMAIL_NOT_VERIFIED"
+
+    (msg,) = mailbox.wait_for(1)
+    assert msg["To"] == "ada@example.com"
+    link = mailbox.link(msg)
+    assert link == mailbox.link(msg, "/confirm")
+    assert link in html.unescape(mailbox.html(msg))
+    query = parse_qs(urlsplit(link).query)
+    assert set(query) == {"uid", "token"}
+
+    r = client.get(_path(link))
+    assert r.status_code == 200
+    assert b"Email verified" in r.data
+
+    r = client.post("/api/users/login", json={"email": "ada@example.com", "password": "correct horse"})
+    assert r.status_code == 200
+    assert r.json["user"]["emailVerified"] is True
+    assert r.json["userId"] == r.json["user"]["id"]
+    assert "password_hash" not in r.json["user"] and "password" not in r.json["user"]
+    me = client.get("/api/users/me")
+    assert me.status_code == 200 and me.json["email"] == "ada@example.com"
+
+
+def test_html_signup_email_link_then_login(app, client, mailbox):
+    app.config["WTF_CSRF_ENABLED"] = False  # the browser tests drive the real CSRF tokens
+    r = client.post(
+        "/signup",
+        data={"email": "grace@example.com", "password": "hopper1906", "password_confirm": "hopper1906"},
+    )
+    assert r.status_code == 200
+    assert b"Check your email" in r.data and b"grace@example.com" in r.data
+    (msg,) = mailbox.wait_for(1)
+    r = client.get(_path(mailbox.link(msg)) + "&redirect=/welcome")
+    assert r.status_code == 302 and r.headers["Location"] == "/welcome"
+    r = client.post("/login", data={"email": "grace@example.com", "password": "hopper1906", "next": "/inside"})
+    assert r.status_code == 302 and r.headers["Location"] == "/inside"
+    assert client.get("/api/users/me").json["email"] == "grace@example.com"
+
+
+@pytest.mark.app_config(MAIL_PORT=1)
+def test_smtp_down_keeps_the_user_and_resend_works_later(app, client, mailbox, caplog):
+    # Port 1 on loopback: nothing listens, so the connection is refused.
+    r = client.post("/api/users", json={"email": "kept@example.com", "password": "a good password"})
+    assert r.status_code == 202
+    assert r.json["emailSent"] is False
+    with app.app_context():
+        user = db.session.scalars(db.select(User).filter_by(email="kept@example.com")).one()
+        assert not user.email_verified
+    assert "Could not send the verify email" in caplog.text
+    assert "token=" not in caplog.text
+    assert mailbox.messages == []
+
+    # The mail server is back: resending works and the link verifies the kept user.
+    app.extensions["mail"].port = mailbox.port
+    r = client.post("/api/users/verify", json={"email": "kept@example.com"})
+    assert r.status_code == 204
+    (msg,) = mailbox.wait_for(1)
+    r = client.get(_path(mailbox.link(msg)))
+    assert r.status_code == 200
+    with app.app_context():
+        assert db.session.scalars(db.select(User).filter_by(email="kept@example.com")).one().email_verified
+
+
+@pytest.mark.app_config(MAIL_PORT=1)
+def test_html_signup_with_smtp_down_says_so(app, client):
+    app.config["WTF_CSRF_ENABLED"] = False
+    r = client.post(
+        "/signup", data={"email": "down@example.com", "password": "password1", "password_confirm": "password1"}
+    )
+    assert r.status_code == 200
+    assert b"could not send the email" in r.data
