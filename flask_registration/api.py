@@ -10,7 +10,7 @@ read.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import flask_login
@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, redirect, request
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import inspect as sa_inspect
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as WTFValidationError
 
 from . import flows
@@ -30,6 +31,7 @@ from .errors import (
 )
 from .redirects import safe_redirect
 from .state import get_state
+from .validation import check_payload
 
 bp = Blueprint("registration_api", __name__)
 
@@ -39,7 +41,11 @@ _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 @bp.before_request
 def _guard() -> None:
     request.max_content_length = current_app.config["REGISTRATION_MAX_BODY_SIZE"]
-    if request.method in _STATE_CHANGING and current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
+    # A cookie (session or Flask-Login's remember cookie) can identify the user, so a
+    # request that carries one and changes state must prove it comes from our pages.
+    config = current_app.config
+    identifying = (config["SESSION_COOKIE_NAME"], config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+    if request.method in _STATE_CHANGING and any(name in request.cookies for name in identifying):
         token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
         try:
             validate_csrf(token)
@@ -83,7 +89,7 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:  # SQLite drops the zone; every stored time is UTC
-        value = value.replace(tzinfo=timezone.utc)
+        value = value.replace(tzinfo=UTC)
     return value.isoformat()
 
 
@@ -95,7 +101,7 @@ def user_json(user: Any) -> dict[str, Any]:
         "emailVerified": user.email_verified,
         "createdAt": _iso(user.created_at),
     }
-    columns = set(sa_inspect(get_state().store.model).column_attrs.keys())
+    columns: set[str] = set(sa_inspect(get_state().store.model).column_attrs.keys())
     for name in current_app.config["REGISTRATION_SIGNUP_FIELDS"]:
         if name in columns:
             body[name] = getattr(user, name)
@@ -118,7 +124,7 @@ def signup() -> tuple[Response, int]:
 
 
 @bp.get("/confirm")
-def confirm() -> Response | tuple[str, int]:
+def confirm() -> WerkzeugResponse | tuple[str, int]:
     """``GET /api/users/confirm?uid=&token=&redirect=``: 204, or 302 to a local redirect."""
     flows.confirm(request.args.get("uid"), request.args.get("token"))
     target = safe_redirect(request.args.get("redirect"))
@@ -130,10 +136,8 @@ def confirm() -> Response | tuple[str, int]:
 @bp.post("/verify")
 def resend() -> tuple[str, int]:
     """``POST /api/users/verify`` with ``{"email"}``: 204 whether or not it exists."""
-    body = _body()
-    if not isinstance(body, dict):
-        raise MalformedRequest(code="INVALID_BODY")
-    flows.resend(body.get("email"))
+    body = check_payload(_body(), required=("email",))
+    flows.resend(body["email"])
     return "", 204
 
 

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_SIGNUP_FIELDS": ((), (tuple, list)),
     "REGISTRATION_MAX_BODY_SIZE": (64 * 1024, (int,)),
     "REGISTRATION_MAIL_SENDER": (None, (str, tuple, type(None))),
+    "REGISTRATION_MAIL_TIMEOUT": (10.0, (int, float)),
     "REGISTRATION_VERIFY_SUBJECT": ("Confirm your email address", (str,)),
     "REGISTRATION_EXISTING_ACCOUNT_SUBJECT": ("You already have an account", (str,)),
     "REGISTRATION_POST_LOGIN_REDIRECT": ("/", (str,)),

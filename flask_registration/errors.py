@@ -115,16 +115,17 @@ class InvalidToken(RegistrationError):
 class TokenExpired(InvalidToken):
     """A link's token was genuine but is too old (400).
 
-    ``user_id`` is set when the token could still be read, so a page can offer to
-    resend a fresh link.
+    ``user_id`` and ``bound_digest`` are set when the token could still be read, so a
+    page can offer to resend a fresh link (only while the bound state is unchanged).
     """
 
     code = "TOKEN_EXPIRED"
     default_message = "This link has expired."
 
-    def __init__(self, message: str | None = None, *, user_id: Any = None) -> None:
+    def __init__(self, message: str | None = None, *, user_id: Any = None, bound_digest: Any = None) -> None:
         super().__init__(message)
         self.user_id = user_id
+        self.bound_digest = bound_digest
 
 
 class UserNotFound(RegistrationError):

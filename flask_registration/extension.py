@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_login import LoginManager
 from flask_mail import Mail
 
@@ -20,6 +20,12 @@ from .state import RegistrationState, get_state
 from .store import UserStore
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _exempt_api_from_csrf_protect() -> None:
+    csrf = current_app.extensions.get("csrf")
+    if csrf is not None and api.bp not in csrf._exempt_blueprints:
+        csrf.exempt(api.bp)
 
 
 class Registration:
@@ -99,10 +105,12 @@ class Registration:
         )
         app.register_blueprint(views.bp, url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
         app.register_blueprint(api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
-        csrf = app.extensions.get("csrf")
-        if csrf is not None:
-            # The API checks CSRF itself, only for requests that carry a session cookie.
-            csrf.exempt(api.bp)
+        # The API checks CSRF itself (only requests that carry a cookie need a token), so
+        # Flask-WTF's CSRFProtect must leave it alone, even when set up after us: this
+        # before_request runs before any that CSRFProtect registers later.
+        if "csrf" in app.extensions:
+            app.extensions["csrf"].exempt(api.bp)
+        app.before_request(_exempt_api_from_csrf_protect)
 
     @staticmethod
     def _set_up_login(app: Flask) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, render_template
-from flask_mail import Message
+from flask_mail import Connection, Message
 
 log = logging.getLogger("flask_registration")
 
@@ -46,9 +46,31 @@ def build_message(
     )
 
 
+class _TimedConnection(Connection):
+    """Flask-Mail's connection with a socket timeout (Flask-Mail sets none, so a server
+    that accepts and never answers would hang the request for ever)."""
+
+    def __init__(self, mail: Any, timeout: float) -> None:
+        super().__init__(mail)
+        self.timeout = timeout
+
+    def configure_host(self) -> smtplib.SMTP:
+        mail = self.mail
+        cls = smtplib.SMTP_SSL if mail.use_ssl else smtplib.SMTP
+        host = cls(mail.server, mail.port, timeout=self.timeout)
+        host.set_debuglevel(int(mail.debug))
+        if mail.use_tls:
+            host.starttls()
+        if mail.username and mail.password:
+            host.login(mail.username, mail.password)
+        return host
+
+
 def flask_mail_sender(message: Message) -> None:
-    """Send through the app's Flask-Mail instance."""
-    current_app.extensions["mail"].send(message)
+    """Send through the app's Flask-Mail settings, within ``REGISTRATION_MAIL_TIMEOUT``."""
+    mail = current_app.extensions["mail"]
+    with _TimedConnection(mail, current_app.config["REGISTRATION_MAIL_TIMEOUT"]) as connection:
+        message.send(connection)
 
 
 def deliver(sender: MailSender, message: Message, *, kind: str) -> Exception | None:

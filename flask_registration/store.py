@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from .errors import ValidationError
 from .models import utcnow
 
 
@@ -21,7 +22,7 @@ class UserStore:
     half-written in the session.
     """
 
-    def __init__(self, db: Any, user_model: type) -> None:
+    def __init__(self, db: Any, user_model: Any) -> None:
         self.db = db
         self.model = user_model
         pk_type = user_model.__table__.c.id.type
@@ -58,8 +59,28 @@ class UserStore:
             self.session.rollback()
             if self.find_by_email(fields["email"]) is not None:
                 raise DuplicateEmail(fields["email"]) from None
-            raise
+            taken = self._taken_unique_fields(fields)
+            if not taken:
+                raise
+            raise ValidationError.from_fields(
+                {name: [("uniqueness", "is already taken.")] for name in taken}
+            ) from None
         return user
+
+    def _taken_unique_fields(self, fields: dict[str, Any]) -> list[str]:
+        """The app's own unique columns (e.g. ``username``) whose value is already used."""
+        table = self.model.__table__
+        taken = []
+        for name, value in fields.items():
+            column = table.c.get(name)
+            if column is None or name == "email" or value is None:
+                continue
+            unique = column.unique or any(
+                getattr(c, "columns", None) is not None and list(c.columns) == [column] for c in table.constraints
+            )
+            if unique and self.session.scalars(select(self.model).where(column == value)).first() is not None:
+                taken.append(name)
+        return taken
 
     def mark_verified(self, user: Any) -> bool:
         """Set ``email_verified_at`` once; True only for the call that set it.

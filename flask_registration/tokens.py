@@ -20,6 +20,8 @@ from .errors import InvalidToken, TokenExpired
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:
+    if "registration" not in current_app.extensions:
+        raise RuntimeError("flask_registration is not set up on this app: call Registration.init_app(app) first.")
     config = current_app.config
     key = config.get("SECRET_KEY")
     if not key:
@@ -49,15 +51,16 @@ def load_token(salt: str, token: str, max_age: timedelta) -> tuple[str, str]:
         raise InvalidToken()
     serializer = _serializer(salt)
     try:
-        payload = serializer.loads(token, max_age=max_age.total_seconds())
+        payload = serializer.loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired as exc:
         payload = exc.payload
         try:
             payload = serializer.load_payload(payload) if isinstance(payload, bytes) else payload
         except BadData:
             payload = None
-        user_id = payload[0] if _well_formed(payload) else None
-        raise TokenExpired(user_id=user_id) from None
+        if _well_formed(payload):
+            raise TokenExpired(user_id=payload[0], bound_digest=payload[1]) from None
+        raise TokenExpired() from None
     except (BadSignature, BadData, UnicodeError, ValueError):
         raise InvalidToken() from None
     if not _well_formed(payload):

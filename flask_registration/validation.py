@@ -5,6 +5,7 @@ Nothing here touches the database; the flows call these before anything is writt
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -106,6 +107,8 @@ def check_payload(
                 problems.setdefault(name, []).append(("length", "is too long."))
         elif name not in required and not isinstance(value, (int, float, bool, type(None))):
             problems.setdefault(name, []).append(("type", "must be a string, number or boolean."))
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.setdefault(name, []).append(("type", "must be a finite number."))
     if problems:
         raise ValidationError.from_fields(problems)
     return dict(data)

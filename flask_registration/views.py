@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from . import flows
-from .errors import EmailNotVerified, InvalidToken, RegistrationError, TokenExpired, UserNotFound
+from .errors import EmailNotVerified, RegistrationError, TokenExpired
 from .forms import LogoutForm, ResendForm
 from .redirects import safe_redirect
 from .state import get_state
@@ -63,11 +63,12 @@ def confirm() -> Page:
     try:
         flows.confirm(request.args.get("uid"), request.args.get("token"))
     except TokenExpired as exc:
-        user = flows.verify.user_for_expired_link(exc.user_id)
+        user = flows.verify.user_for_expired_link(exc)
         form = ResendForm(email=user.email if user is not None else None)
         return render_template("registration/confirm_error.html", error=exc, form=form, expired=True), exc.status
-    except (InvalidToken, UserNotFound) as exc:
-        return render_template("registration/confirm_error.html", error=exc, form=ResendForm(), expired=False), exc.status
+    except RegistrationError as exc:  # a bad link, or a before_confirm hook's veto
+        page = render_template("registration/confirm_error.html", error=exc, form=ResendForm(), expired=False)
+        return page, exc.status
     target = safe_redirect(request.args.get("redirect"))
     if target:
         flash("Your email address is verified. You can log in now.", "success")
@@ -95,18 +96,19 @@ def login() -> Page:
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     not_verified = False
+    status = 200
     if form.validate_on_submit():
         try:
             flows.login({"email": form.email.data, "password": form.password.data})
-        except EmailNotVerified as exc:
-            show_errors(form, exc)
-            not_verified = True
         except RegistrationError as exc:
             show_errors(form, exc)
+            not_verified = isinstance(exc, EmailNotVerified)
+            status = exc.status
         else:
             default = current_app.config["REGISTRATION_POST_LOGIN_REDIRECT"]
             return redirect(safe_redirect(form.next.data, default) or default)
-    status = 401 if form.form_errors else (422 if form.errors else 200)
+    elif form.errors:
+        status = 422
     return render_template("registration/login.html", form=form, not_verified=not_verified), status
 
 

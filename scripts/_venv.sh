@@ -10,7 +10,9 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-echo "== pip install -e .[${EXTRAS:-test,docs}]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${EXTRAS:-test,docs}]" 2>&1 \
+extras=${EXTRAS-test,docs}
+spec="."; [ -n "$extras" ] && spec=".[$extras]"
+echo "== pip install -e $spec"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 \
   | grep -v "^WARNING: Location" || true
 .venv/bin/python -c 'import flask_registration' || { echo "install failed" >&2; exit 1; }

@@ -4,5 +4,5 @@
 # Set MAIL_SERVER and MAIL_PORT (and MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS) to send real mail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=oauth source scripts/_venv.sh
+EXTRAS= source scripts/_venv.sh
 exec .venv/bin/flask --app examples/basic/app.py run --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}" "$@"

@@ -93,3 +93,25 @@ def test_html_signup_with_smtp_down_says_so(app, client):
     )
     assert r.status_code == 200
     assert b"could not send the email" in r.data
+
+
+@pytest.fixture
+def silent_smtp_port():
+    """A loopback port that accepts connections and never says a word."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield listener.getsockname()[1]
+    listener.close()
+
+
+def test_a_mail_server_that_never_answers_times_out(app, client, silent_smtp_port):
+    app.config["REGISTRATION_MAIL_TIMEOUT"] = 0.5
+    app.extensions["mail"].port = silent_smtp_port
+    r = client.post("/api/users", json={"email": "slow@example.com", "password": "a good password"})
+    assert r.status_code == 202
+    assert r.json["emailSent"] is False
+    with app.app_context():
+        assert db.session.scalars(db.select(User).filter_by(email="slow@example.com")).one()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import Boolean, Float, Integer, Numeric
 from sqlalchemy import inspect as sa_inspect
 
 from .. import signals
@@ -57,9 +59,49 @@ def check_signup_data(data: Any) -> dict[str, Any]:
     return data
 
 
+def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
+    """Whether ``value`` fits ``column`` (type and length), as a LoopBack field error."""
+    kind = column.type
+    if value is None:
+        return None if column.nullable else ("presence", "can't be blank.")
+    if isinstance(kind, Boolean):
+        ok = isinstance(value, bool)
+    elif isinstance(kind, Integer):
+        ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    elif isinstance(kind, Float | Numeric):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, str)
+        length = getattr(kind, "length", None)
+        if ok and length is not None and len(value) > length:
+            return ("length", f"must be at most {length} characters.")
+    return None if ok else ("type", f"must be a {kind.python_type.__name__ if _has_python_type(kind) else 'value'}.")
+
+
+def _has_python_type(kind: Any) -> bool:
+    try:
+        return kind.python_type is not None
+    except NotImplementedError:
+        return False
+
+
+def check_column_values(model: Any, data: Mapping[str, Any]) -> None:
+    """Refuse declared extra fields whose value does not fit the app's column."""
+    table = model.__table__
+    problems = {}
+    for name in current_app.config["REGISTRATION_SIGNUP_FIELDS"]:
+        column = table.c.get(name)
+        if column is not None and name in data:
+            problem = _column_problem(column, data[name])
+            if problem:
+                problems[name] = [problem]
+    if problems:
+        raise ValidationError.from_fields(problems)
+
+
 def _model_fields(model: type, data: Mapping[str, Any]) -> dict[str, Any]:
     """The declared extra fields that are columns of the app's model (others only reach hooks)."""
-    columns = set(sa_inspect(model).column_attrs.keys())
+    columns: set[str] = set(sa_inspect(model).column_attrs.keys())
     extras = current_app.config["REGISTRATION_SIGNUP_FIELDS"]
     return {k: v for k, v in data.items() if k in extras and k in columns and k not in PROTECTED_FIELDS}
 
@@ -80,6 +122,7 @@ def signup(data: Any) -> SignupResult:
     state.extension.hooks.run("before_signup", data)
     # A hook may have rewritten the address or password: check them again.
     data = check_signup_data(data)
+    check_column_values(state.store.model, data)
     password_hash = state.passwords.hash(data["password"])
     public = {k: v for k, v in data.items() if k != "password"}
     email = data["email"]
@@ -94,7 +137,7 @@ def signup(data: Any) -> SignupResult:
         # Lost a race with a signup of the same address: answer as for a taken address.
         return _existing_account(state.store.find_by_email(email), email)
 
-    email_sent = True
+    email_sent = False
     if current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"] and not user.email_verified:
         email_sent = send_verification(user)
     signals.user_registered.send(_app(), user=user, data=public)
@@ -106,6 +149,11 @@ def _existing_account(existing: Any, email: str) -> SignupResult:
     if not current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
         raise ValidationError.from_fields({"email": [("uniqueness", "Email already exists.")]})
     signals.signup_existing_email.send(_app(), user=existing)
+    if not current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]:
+        # The app sends its own emails: a new account gets none from us, so neither does
+        # the owner of a taken address (the answers must not differ). The signal above
+        # lets the app tell the owner itself.
+        return SignupResult(user=None, created=False, email_sent=False, email=email)
     message = build_message(
         "existing_account",
         recipient=existing.email,

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, url_for
 
 from .. import signals
-from ..errors import InvalidToken, UserNotFound, ValidationError
+from ..errors import InvalidToken, TokenExpired, UserNotFound, ValidationError
 from ..mail import build_message, deliver
 from ..redirects import safe_redirect
 from ..state import get_state
@@ -65,6 +65,7 @@ def send_verification(
     :returns: whether the mail server took the message. A failure is logged (without
         the link) and signalled as ``mail_failed``; it never raises.
     """
+    state = get_state()
     config = current_app.config
     link = verification_link(user, redirect=redirect)
     message = build_message(
@@ -76,7 +77,7 @@ def send_verification(
         link=link,
         valid_for=config["REGISTRATION_VERIFY_WITHIN"],
     )
-    error = deliver(get_state().mail_sender, message, kind="verify")
+    error = deliver(state.mail_sender, message, kind="verify")
     if error is not None:
         signals.mail_failed.send(_app(), user=user, kind="verify", error=error)
         return False
@@ -93,6 +94,7 @@ def confirm(uid: Any, token: Any) -> ConfirmResult:
     :raises TokenExpired: older than ``REGISTRATION_VERIFY_WITHIN``.
     :raises UserNotFound: the account was deleted.
     """
+    state = get_state()
     if not isinstance(uid, str) or not uid:
         raise InvalidToken("The link has no user id.")
     if not isinstance(token, str) or not token:
@@ -103,7 +105,6 @@ def confirm(uid: Any, token: Any) -> ConfirmResult:
     )
     if token_uid != uid:
         raise InvalidToken("This link is not for this user.")
-    state = get_state()
     user = state.store.get(token_uid)
     if user is None:
         raise UserNotFound()
@@ -119,9 +120,18 @@ def confirm(uid: Any, token: Any) -> ConfirmResult:
     return ConfirmResult(user, newly_verified=newly)
 
 
-def user_for_expired_link(user_id: Any) -> Any | None:
-    """The user an expired link named, to offer a fresh one (None if gone)."""
-    return get_state().store.get(user_id) if user_id is not None else None
+def user_for_expired_link(error: TokenExpired) -> Any | None:
+    """The user an expired verification link was sent to, to offer a fresh link.
+
+    None when the user is gone or no longer uses the address the link was sent to (the
+    page must not show the account's new address to the reader of the old mailbox).
+    """
+    if error.user_id is None or not isinstance(error.bound_digest, str):
+        return None
+    user = get_state().store.get(error.user_id)
+    if user is None or not matches(error.bound_digest, user.email):
+        return None
+    return user
 
 
 def resend(email: Any, *, redirect: str | None = None) -> bool:

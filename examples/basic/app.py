@@ -1,0 +1,160 @@
+"""The flask_registration demo: an existing little app that adds registration.
+
+Run it with the README's demo command, or ``flask --app examples/basic/app.py run``.
+SQLite lives in the instance folder. With no ``MAIL_SERVER`` in the environment, every
+email is printed to the console and listed at ``/dev/outbox``; with ``MAIL_SERVER`` and
+``MAIL_PORT`` (and ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``) it sends real mail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Any
+
+from flask import Flask, abort, render_template_string
+from flask_login import current_user
+from flask_mail import Message
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import String, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from wtforms import StringField
+from wtforms.validators import Length, Optional
+
+from flask_registration import Registration, UserMixin, ValidationError
+from flask_registration.forms import SignupForm
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class User(db.Model, UserMixin):  # type: ignore[name-defined,misc]
+    """The app's own user model: our columns plus a username of its own."""
+
+    __tablename__ = "users"
+    username: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+
+
+class Outbox:
+    """A mail sender for trying the demo without a mail server: print and keep."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+        print(
+            f"\n--- email to {', '.join(map(str, message.recipients))}: {message.subject}\n"
+            f"{message.body}\n--- (also at /dev/outbox)\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+class DemoSignupForm(SignupForm):
+    """The signup form with the app's own field (declared in REGISTRATION_SIGNUP_FIELDS)."""
+
+    username = StringField("Username (optional)", validators=[Optional(), Length(max=40)])
+
+
+registration = Registration(signup_form=DemoSignupForm)
+
+
+@registration.before_signup
+def username_is_free(data: dict[str, Any]) -> None:
+    """The seed's constraint: a username, when given, must be free."""
+    username = (data.get("username") or "").strip()
+    if not username:
+        data["username"] = None
+        return
+    data["username"] = username
+    if db.session.scalars(select(User).filter_by(username=username)).first() is not None:
+        raise ValidationError("is already taken.", field="username", field_code="uniqueness")
+
+
+def _secret_key(instance_path: str) -> str:
+    """A secret key kept in the instance folder, made on first run."""
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()
+
+
+HOME = """{% extends "registration/base.html" %}
+{% block title %}flask-registration demo{% endblock %}
+{% block content %}
+<h1>flask-registration demo</h1>
+{% if current_user.is_authenticated %}
+  <p>Logged in as <strong>{{ current_user.email }}</strong>{% if current_user.username %}
+  ({{ current_user.username }}){% endif %}.</p>
+  {% set form = registration_logout_form() %}
+  <form method="post" action="{{ url_for('registration.logout') }}">{{ form.csrf_token }}{{ form.submit() }}</form>
+{% else %}
+  <p><a href="{{ url_for('registration.signup') }}">Sign up</a> or
+  <a href="{{ url_for('registration.login') }}">log in</a>.</p>
+{% endif %}
+{% if outbox %}<p class="muted">No mail server is set: sent emails are at
+<a href="{{ url_for('outbox') }}">/dev/outbox</a>.</p>{% endif %}
+{% endblock %}"""
+
+OUTBOX = """{% extends "registration/base.html" %}
+{% block title %}Outbox{% endblock %}
+{% block content %}
+<h1>Outbox (development only)</h1>
+{% for m in messages|reverse %}
+  <article><h2>{{ m.subject }}</h2><p class="muted">To {{ m.recipients|join(", ") }}</p>
+  <pre style="white-space: pre-wrap">{{ m.body|urlize }}</pre></article>
+{% else %}<p>No email sent yet.</p>{% endfor %}
+{% endblock %}"""
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The demo app; ``test_config`` overrides any setting."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "demo.sqlite"),
+        MAIL_DEFAULT_SENDER="flask-registration demo <no-reply@demo.localhost>",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REGISTRATION_SIGNUP_FIELDS=["username"],
+    )
+    for key in ("MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD"):
+        if os.environ.get(key):
+            app.config[key] = os.environ[key]
+    if os.environ.get("MAIL_PORT"):
+        app.config["MAIL_PORT"] = int(os.environ["MAIL_PORT"])
+    if os.environ.get("MAIL_USE_TLS"):
+        app.config["MAIL_USE_TLS"] = os.environ["MAIL_USE_TLS"].lower() in ("1", "true", "yes")
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app.instance_path)
+
+    outbox = None if app.config.get("MAIL_SERVER") else Outbox()
+    app.extensions["demo_outbox"] = outbox
+    db.init_app(app)
+    registration.init_app(app, db=db, user_model=User, mail_sender=outbox)
+
+    @app.get("/")
+    def index() -> str:
+        return render_template_string(HOME, current_user=current_user, outbox=outbox is not None)
+
+    @app.get("/dev/outbox", endpoint="outbox")
+    def outbox_page() -> str:
+        if outbox is None:
+            abort(404)
+        return render_template_string(OUTBOX, messages=outbox.messages)
+
+    with app.app_context():
+        db.create_all()
+    return app
+
