@@ -8,6 +8,7 @@ from .errors import (
     AuthorizationRequired,
     CSRFError,
     EmailNotVerified,
+    InvalidPassword,
     InvalidToken,
     LoginFailed,
     MalformedRequest,
@@ -18,16 +19,18 @@ from .errors import (
     ValidationError,
 )
 from .extension import Registration
-from .models import UserMixin
+from .models import AccessTokenMixin, UserMixin
 from .redirects import safe_redirect
 from .state import get_state
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessTokenMixin",
     "AuthorizationRequired",
     "CSRFError",
     "EmailNotVerified",
+    "InvalidPassword",
     "InvalidToken",
     "LoginFailed",
     "MalformedRequest",

@@ -1,6 +1,7 @@
 """The JSON face: LoopBack's User REST paths and error shape over the flows.
 
-Requests that change state and carry a session cookie need a CSRF token in the
+Requests that change state and carry a cookie that identifies a user (the session, or
+Flask-Login's remember cookie) need a CSRF token in the
 ``X-CSRFToken`` header (get one from ``GET <prefix>/csrf-token``); requests without a
 cookie (an API client signing up or logging in) need none. A body must be sent as
 ``application/json``: a cross-site HTML form cannot send that type, so no other type is
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask_login
-from flask import Blueprint, Response, current_app, jsonify, redirect, request
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, request
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import inspect as sa_inspect
 from werkzeug.exceptions import HTTPException
@@ -41,6 +42,16 @@ _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 @bp.before_request
 def _guard() -> None:
     request.max_content_length = current_app.config["REGISTRATION_MAX_BODY_SIZE"]
+    header = request.headers.get("Authorization")
+    if header is not None:
+        # A request with an access token is authenticated by it alone (not by any cookie
+        # it also carries), and needs no CSRF token: a cross-site page cannot set this
+        # header. An unknown or expired token leaves the request anonymous.
+        found = flows.access.load_access_token(flows.access.token_from_header(header))
+        manager = current_app.login_manager  # type: ignore[attr-defined]
+        g._login_user = found[0] if found else manager.anonymous_user()
+        g.registration_access_token = found[1] if found else None
+        return
     # A cookie (session or Flask-Login's remember cookie) can identify the user, so a
     # request that carries one and changes state must prove it comes from our pages.
     config = current_app.config
@@ -99,6 +110,7 @@ def user_json(user: Any) -> dict[str, Any]:
         "id": user.id,
         "email": user.email,
         "emailVerified": user.email_verified,
+        "pendingEmail": user.pending_email,
         "createdAt": _iso(user.created_at),
     }
     columns: set[str] = set(sa_inspect(get_state().store.model).column_attrs.keys())
@@ -113,13 +125,9 @@ def signup() -> tuple[Response, int]:
     """``POST /api/users``: 201 with the user, or 202 when enumeration is prevented."""
     result = flows.signup(_body())
     if current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
-        return jsonify(
-            {
-                "email": result.email,
-                "emailSent": result.email_sent,
-                "message": "Check your email to finish signing up.",
-            }
-        ), 202
+        sends = current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]
+        message = "Check your email to finish signing up." if sends else "Thank you for signing up."
+        return jsonify({"email": result.email, "emailSent": result.email_sent, "message": message}), 202
     return jsonify({**user_json(result.user), "emailSent": result.email_sent}), 201
 
 
@@ -143,25 +151,97 @@ def resend() -> tuple[str, int]:
 
 @bp.post("/login")
 def login() -> Response:
-    """``POST /api/users/login``: 200 with ``userId`` and ``user``, and a session cookie."""
-    user = flows.login(_body())
-    return jsonify({"userId": user.id, "user": user_json(user)})
+    """``POST /api/users/login``: 200 with LoopBack's access token (``id``, ``ttl``,
+    ``created``, ``userId``) when a token model is set up, and ``user``; a session
+    cookie too."""
+    result = flows.login(_body(), issue_token=True)
+    body = dict(result.access_token or {"userId": result.user.id})
+    body["user"] = user_json(result.user)
+    return jsonify(body)
 
 
 @bp.post("/logout")
 def logout() -> tuple[str, int]:
-    """``POST /api/users/logout``: 204."""
-    flows.logout()
+    """``POST /api/users/logout``: 204; revokes the access token that authenticated it."""
+    token = flows.current_access_token()
+    if token is not None:
+        flows.revoke_access_token(token)
+    else:
+        flows.logout()
     return "", 204
+
+
+def _user() -> Any:
+    user = flask_login.current_user
+    if not user.is_authenticated:
+        raise AuthorizationRequired()
+    return user._get_current_object() if hasattr(user, "_get_current_object") else user
 
 
 @bp.get("/me")
 def me() -> Response:
     """``GET /api/users/me``: the logged-in user, or 401."""
-    user = flask_login.current_user
-    if not user.is_authenticated:
-        raise AuthorizationRequired()
-    return jsonify(user_json(user))
+    return jsonify(user_json(_user()))
+
+
+@bp.post("/reset")
+def request_reset() -> tuple[str, int]:
+    """``POST /api/users/reset`` with ``{"email"}``: 204 whether or not it exists."""
+    body = check_payload(_body(), required=("email",))
+    flows.request_password_reset(body["email"])
+    return "", 204
+
+
+@bp.post("/reset-password")
+def reset_password() -> tuple[str, int]:
+    """``POST /api/users/reset-password`` with ``{"token", "newPassword"}``: 204."""
+    body = check_payload(_body(), required=("token", "newPassword"))
+    flows.reset_password(body["token"], body["newPassword"])
+    return "", 204
+
+
+@bp.post("/change-password")
+def change_password() -> tuple[str, int]:
+    """``POST /api/users/change-password`` with ``{"oldPassword", "newPassword"}``: 204."""
+    user = _user()
+    body = check_payload(_body(), required=("oldPassword", "newPassword"))
+    flows.change_password(user, body["oldPassword"], body["newPassword"])
+    return "", 204
+
+
+@bp.post("/change-email")
+def change_email() -> tuple[Response, int]:
+    """``POST /api/users/change-email`` with ``{"newEmail", "password"}``: 202."""
+    user = _user()
+    body = check_payload(_body(), required=("newEmail", "password"))
+    sent = flows.request_email_change(user, body["newEmail"], body["password"])
+    return jsonify({"emailSent": sent, "message": "Follow the link sent to the new address."}), 202
+
+
+@bp.post("/change-email/cancel")
+def cancel_change_email() -> tuple[str, int]:
+    """``POST /api/users/change-email/cancel``: 204; the pending address is forgotten."""
+    flows.cancel_email_change(_user())
+    return "", 204
+
+
+@bp.get("/confirm-email")
+def confirm_email() -> WerkzeugResponse | tuple[str, int]:
+    """``GET /api/users/confirm-email?uid=&token=&redirect=``: 204, or 302 to a local path."""
+    flows.confirm_email_change(request.args.get("uid"), request.args.get("token"))
+    target = safe_redirect(request.args.get("redirect"))
+    if target:
+        return redirect(target)
+    return "", 204
+
+
+@bp.route("", methods=["GET", "PUT", "PATCH", "DELETE"])
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def not_found(rest: str = "") -> Response:
+    """Anything else under the prefix: LoopBack's JSON 404, not an HTML page."""
+    raise RegistrationError(
+        f"There is no method to handle {request.method} {request.path}.", code="NOT_FOUND", status=404
+    )
 
 
 @bp.get("/csrf-token")

@@ -34,6 +34,16 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_MAIL_TIMEOUT": (10.0, (int, float)),
     "REGISTRATION_VERIFY_SUBJECT": ("Confirm your email address", (str,)),
     "REGISTRATION_EXISTING_ACCOUNT_SUBJECT": ("You already have an account", (str,)),
+    "REGISTRATION_RESET_WITHIN": (timedelta(hours=1), (timedelta,)),
+    "REGISTRATION_RESET_SALT": ("flask-registration.reset", (str,)),
+    "REGISTRATION_RESET_SUBJECT": ("Reset your password", (str,)),
+    "REGISTRATION_PASSWORD_CHANGED_SUBJECT": ("Your password was changed", (str,)),
+    "REGISTRATION_CHANGE_EMAIL_WITHIN": (timedelta(days=2), (timedelta,)),
+    "REGISTRATION_CHANGE_EMAIL_SALT": ("flask-registration.change-email", (str,)),
+    "REGISTRATION_CHANGE_EMAIL_SUBJECT": ("Confirm your new email address", (str,)),
+    "REGISTRATION_EMAIL_CHANGE_NOTICE_SUBJECT": ("Your account's email address is changing", (str,)),
+    "REGISTRATION_ACCESS_TOKEN_TTL": (timedelta(weeks=2), (timedelta,)),
+    "REGISTRATION_ACCESS_TOKEN_MAX_TTL": (timedelta(days=365), (timedelta,)),
     "REGISTRATION_POST_LOGIN_REDIRECT": ("/", (str,)),
     "REGISTRATION_POST_LOGOUT_REDIRECT": ("/", (str,)),
 }
@@ -84,5 +94,15 @@ def check(config: Any) -> None:
         value = config[key]
         if value and (not value.startswith("/") or value.endswith("/")):
             raise RuntimeError(f"{key} must start with '/' and not end with one (got {value!r}).")
-    if config["REGISTRATION_VERIFY_WITHIN"] <= timedelta(0):
-        raise RuntimeError("REGISTRATION_VERIFY_WITHIN must be a positive timedelta.")
+    if not config["REGISTRATION_API_PREFIX"]:
+        raise RuntimeError("REGISTRATION_API_PREFIX cannot be empty (the JSON API needs a path of its own).")
+    if config["REGISTRATION_MAIL_TIMEOUT"] <= 0:
+        raise RuntimeError("REGISTRATION_MAIL_TIMEOUT must be a positive number of seconds.")
+    for key in ("VERIFY_WITHIN", "RESET_WITHIN", "CHANGE_EMAIL_WITHIN", "ACCESS_TOKEN_TTL", "ACCESS_TOKEN_MAX_TTL"):
+        if config[f"REGISTRATION_{key}"] <= timedelta(0):
+            raise RuntimeError(f"REGISTRATION_{key} must be a positive timedelta.")
+    if config["REGISTRATION_ACCESS_TOKEN_TTL"] > config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"]:
+        raise RuntimeError("REGISTRATION_ACCESS_TOKEN_TTL must not be over REGISTRATION_ACCESS_TOKEN_MAX_TTL.")
+    salts = [config[f"REGISTRATION_{k}_SALT"] for k in ("VERIFY", "RESET", "CHANGE_EMAIL")]
+    if len(set(salts)) != len(salts):
+        raise RuntimeError("The REGISTRATION_*_SALT keys must differ: a token of one purpose never passes for another.")

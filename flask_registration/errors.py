@@ -151,6 +151,14 @@ class EmailNotVerified(LoginFailed):
     default_message = "Login failed: the email address has not been verified."
 
 
+class InvalidPassword(RegistrationError):
+    """The current password given to confirm a change is wrong (400)."""
+
+    status = 400
+    code = "INVALID_PASSWORD"
+    default_message = "The current password is not right."
+
+
 class AuthorizationRequired(RegistrationError):
     """The route needs a logged-in user (401)."""
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app
+from flask import Flask, Request, current_app, g
 from flask_login import LoginManager
 from flask_mail import Mail
 
-from . import api, views
+from . import account_views, api, views  # noqa: F401 (account_views adds routes to views.bp)
 from .config import apply_defaults
+from .flows import access
 from .flows import send_verification as _send_verification
 from .forms import LoginForm, SignupForm
 from .hooks import HookRegistry
@@ -20,6 +21,19 @@ from .state import RegistrationState, get_state
 from .store import UserStore
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_from_access_token(request: Request) -> Any:
+    """Flask-Login's request loader: the user of an ``Authorization`` access token, so the
+    app's own ``@login_required`` JSON routes accept tokens too."""
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    found = access.load_access_token(access.token_from_header(header))
+    if found is None:
+        return None
+    g.registration_access_token = found[1]
+    return found[0]
 
 
 def _exempt_api_from_csrf_protect() -> None:
@@ -36,6 +50,9 @@ class Registration:
     :param db: the app's ``flask_sqlalchemy.SQLAlchemy`` instance.
     :param user_model: the app's user model, a subclass of
         :class:`~flask_registration.UserMixin`.
+    :param token_model: the app's access-token model, a subclass of
+        :class:`~flask_registration.AccessTokenMixin`; without it, login issues no
+        access token (sessions only).
     :param signup_form: the signup form class (a :class:`~flask_registration.forms.SignupForm`
         subclass with the app's extra fields).
     :param login_form: the login form class.
@@ -51,12 +68,14 @@ class Registration:
         *,
         db: Any = None,
         user_model: type | None = None,
+        token_model: type | None = None,
         signup_form: type[SignupForm] = SignupForm,
         login_form: type[LoginForm] = LoginForm,
         mail_sender: MailSender | None = None,
     ) -> None:
         self.db = db
         self.user_model = user_model
+        self.token_model = token_model
         self.signup_form = signup_form
         self.login_form = login_form
         self.mail_sender = mail_sender
@@ -70,6 +89,7 @@ class Registration:
         *,
         db: Any = None,
         user_model: type | None = None,
+        token_model: type | None = None,
         mail_sender: MailSender | None = None,
     ) -> None:
         """Set registration up on ``app``: config defaults, blueprints, Flask-Login,
@@ -84,6 +104,7 @@ class Registration:
             )
         db = db if db is not None else self.db
         user_model = user_model if user_model is not None else self.user_model
+        token_model = token_model if token_model is not None else self.token_model
         if db is None or user_model is None:
             raise RuntimeError("Registration needs db= and user_model= (in the constructor or init_app).")
         apply_defaults(app)
@@ -95,7 +116,7 @@ class Registration:
 
         app.extensions["registration"] = RegistrationState(
             extension=self,
-            store=UserStore(db, user_model),
+            store=UserStore(db, user_model, token_model),
             passwords=Passwords(
                 time_cost=config["REGISTRATION_ARGON2_TIME_COST"],
                 memory_cost=config["REGISTRATION_ARGON2_MEMORY_COST"],
@@ -120,7 +141,8 @@ class Registration:
             manager.init_app(app)
             manager.login_view = "registration.login"
         if manager._user_callback is None and manager._request_callback is None:
-            manager.user_loader(lambda user_id: get_state().store.get(user_id))
+            manager.user_loader(lambda session_id: get_state().store.get_by_session_id(session_id))
+            manager.request_loader(_user_from_access_token)
 
     # Hook decorators: each appends the function to its list and returns it unchanged.
 
@@ -149,6 +171,31 @@ class Registration:
     def after_login(self, fn: F) -> F:
         """Run ``fn(user)`` after the user is logged in."""
         return self.hooks.register("after_login", fn)
+
+    def before_reset_password(self, fn: F) -> F:
+        """Run ``fn(user)`` before a reset link sets a new password; raise to refuse."""
+        return self.hooks.register("before_reset_password", fn)
+
+    def after_reset_password(self, fn: F) -> F:
+        """Run ``fn(user)`` after a password was reset through an emailed link."""
+        return self.hooks.register("after_reset_password", fn)
+
+    def before_change_password(self, fn: F) -> F:
+        """Run ``fn(user)`` before a logged-in user's new password is set; raise to refuse."""
+        return self.hooks.register("before_change_password", fn)
+
+    def after_change_password(self, fn: F) -> F:
+        """Run ``fn(user)`` after a logged-in user changed the password."""
+        return self.hooks.register("after_change_password", fn)
+
+    def before_change_email(self, fn: F) -> F:
+        """Run ``fn(user, new_email)`` before a change of address is recorded and its
+        link sent; raise to refuse (e.g. a domain the app does not allow)."""
+        return self.hooks.register("before_change_email", fn)
+
+    def after_change_email(self, fn: F) -> F:
+        """Run ``fn(user, old_email)`` after the new address was confirmed and applied."""
+        return self.hooks.register("after_change_email", fn)
 
     def send_verification(self, user: Any, **options: Any) -> bool:
         """Email ``user`` a verification link; see :func:`flask_registration.flows.send_verification`."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SubmitField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 
 #: Form fields that are not part of the data handed to a flow.
 NOT_DATA = frozenset({"csrf_token", "submit", "password_confirm", "next"})
+
+#: Payload field names (LoopBack's) to form field names, for showing a flow's errors.
+FIELD_NAMES = {"newPassword": "password", "oldPassword": "old_password", "newEmail": "new_email"}
 
 
 class SignupForm(FlaskForm):
@@ -40,6 +43,7 @@ class LoginForm(FlaskForm):
 
     email = EmailField("Email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
     password = PasswordField("Password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"})
+    remember = BooleanField("Keep me logged in on this device")
     next = HiddenField()
     submit = SubmitField("Log in")
 
@@ -55,3 +59,61 @@ class LogoutForm(FlaskForm):
     """A form with nothing but its CSRF token: logging out changes state."""
 
     submit = SubmitField("Log out")
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password-reset link."""
+
+    email = EmailField("Email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
+    submit = SubmitField("Send me a reset link")
+
+
+class ResetPasswordForm(FlaskForm):
+    """A new password, at the emailed link (the token rides along, hidden)."""
+
+    token = HiddenField()
+    password = PasswordField("New password", validators=[InputRequired()], render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(
+        "New password (again)",
+        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField("Set the new password")
+
+
+class ChangePasswordForm(FlaskForm):
+    """The current password, and the new one twice."""
+
+    old_password = PasswordField(
+        "Current password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"}
+    )
+    password = PasswordField("New password", validators=[InputRequired()], render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(
+        "New password (again)",
+        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField("Change the password")
+
+
+class ChangeEmailForm(FlaskForm):
+    """The new address, and the password to confirm it is you."""
+
+    new_email = EmailField("New email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
+    password = PasswordField("Password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"})
+    submit = SubmitField("Change the email address")
+
+
+class CancelEmailChangeForm(FlaskForm):
+    """Nothing but the CSRF token: cancelling changes state."""
+
+    submit = SubmitField("Cancel the change")
+
+
+class ConfirmEmailChangeForm(FlaskForm):
+    """The emailed link's uid and token; a button, so that a mail scanner opening the
+    link changes nothing."""
+
+    uid = HiddenField()
+    token = HiddenField()
+    submit = SubmitField("Use this address")

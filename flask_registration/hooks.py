@@ -20,6 +20,12 @@ HOOK_NAMES = (
     "after_confirm",
     "before_login",
     "after_login",
+    "before_reset_password",
+    "after_reset_password",
+    "before_change_password",
+    "after_change_password",
+    "before_change_email",
+    "after_change_email",
 )
 
 

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 import flask_login
-from sqlalchemy import DateTime, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` with its zone (SQLite returns stored UTC times without one)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def new_stamp() -> str:
+    """A fresh random auth stamp."""
+    return secrets.token_hex(16)
 
 
 class UserMixin(flask_login.UserMixin):
@@ -23,8 +35,11 @@ class UserMixin(flask_login.UserMixin):
             username: Mapped[str | None] = mapped_column(String(40), unique=True)
 
     ``email`` is stored in normal form, lower-cased, under a unique constraint: the
-    database, not only a query, makes one account per address. It is a Flask-Login user
-    (``is_authenticated``, ``get_id``...).
+    database, not only a query, makes one account per address. ``pending_email`` holds a
+    requested new address until its link is followed. ``auth_stamp`` is a random value
+    that changes when the password does: it is part of the Flask-Login session id, so
+    changing it logs out every session. It is a Flask-Login user (``is_authenticated``,
+    ``get_id``...).
     """
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -32,11 +47,48 @@ class UserMixin(flask_login.UserMixin):
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    pending_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    auth_stamp: Mapped[str] = mapped_column(String(64), default=new_stamp, nullable=False)
 
     @property
     def email_verified(self) -> bool:
         """Whether the address has been verified (LoopBack's ``emailVerified``)."""
         return self.email_verified_at is not None
 
+    def get_id(self) -> str:
+        """The Flask-Login session id: ``"<id>:<auth_stamp>"``, so that a new stamp
+        (password changed or reset) ends every session and remember cookie."""
+        return f"{self.id}:{self.auth_stamp}"
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.email!r}>"
+
+
+class AccessTokenMixin:
+    """Columns of an access-token model, for JSON clients (LoopBack's ``AccessToken``).
+
+    The token itself is never stored: ``id`` is the SHA-256 of it, so a copy of the
+    table lets nobody in. Set ``__user_tablename__`` to the user model's table name
+    (default ``"user"``, Flask-SQLAlchemy's name for a ``User`` class)::
+
+        class AccessToken(db.Model, AccessTokenMixin):
+            __user_tablename__ = "users"
+    """
+
+    __user_tablename__ = "user"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ttl: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    @declared_attr
+    def user_id(cls) -> Mapped[Any]:  # noqa: N805 (SQLAlchemy passes the class)
+        return mapped_column(
+            ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+
+    def expires_at(self) -> datetime:
+        """When the token stops working."""
+        from datetime import timedelta
+
+        return as_utc(self.created_at) + timedelta(seconds=self.ttl)

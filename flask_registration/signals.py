@@ -19,7 +19,7 @@ signup_existing_email = _signals.signal(
 )
 verification_sent = _signals.signal(
     "verification-sent",
-    doc="A verification email was handed to the mail server. Keyword arguments: "
+    doc="A verification email was handed to the mail sender. Keyword arguments: "
     "``user``, ``link``.",
 )
 mail_failed = _signals.signal(
@@ -44,4 +44,31 @@ login_failed = _signals.signal(
 user_logged_out = _signals.signal(
     "user-logged-out",
     doc="A user logged out. Keyword arguments: ``user``.",
+)
+password_reset_requested = _signals.signal(
+    "password-reset-requested",
+    doc="A reset link was emailed. Keyword arguments: ``user``.",
+)
+password_reset = _signals.signal(
+    "password-reset",
+    doc="A password was reset through an emailed link. Keyword arguments: ``user``.",
+)
+password_changed = _signals.signal(
+    "password-changed",
+    doc="A logged-in user changed the password. Keyword arguments: ``user``.",
+)
+email_change_requested = _signals.signal(
+    "email-change-requested",
+    doc="A logged-in user asked to move to a new address. Keyword arguments: ``user``, "
+    "``new_email``.",
+)
+email_changed = _signals.signal(
+    "email-changed",
+    doc="A new address was confirmed and is now in force. Keyword arguments: ``user``, "
+    "``old_email``.",
+)
+access_token_created = _signals.signal(
+    "access-token-created",
+    doc="An access token was issued at login. Keyword arguments: ``user``, ``token`` "
+    "(the stored row: its ``id`` is the token's hash, never the token).",
 )

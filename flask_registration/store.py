@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import ValidationError
-from .models import utcnow
+from .models import new_stamp, utcnow
+
+
+def token_digest(token: str) -> str:
+    """How an access token is stored: its SHA-256 (the token has 256 random bits, so a
+    fast hash is enough; a slow one would only slow every request)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class DuplicateEmail(Exception):
@@ -22,9 +31,10 @@ class UserStore:
     half-written in the session.
     """
 
-    def __init__(self, db: Any, user_model: Any) -> None:
+    def __init__(self, db: Any, user_model: Any, token_model: Any = None) -> None:
         self.db = db
         self.model = user_model
+        self.token_model = token_model
         pk_type = user_model.__table__.c.id.type
         try:
             self._id_type: type = pk_type.python_type
@@ -44,6 +54,17 @@ class UserStore:
         if isinstance(key, int) and not -(2**63) <= key < 2**63:
             return None
         return self.session.get(self.model, key)
+
+    def get_by_session_id(self, session_id: Any) -> Any | None:
+        """The user a Flask-Login session id (``"<id>:<auth_stamp>"``) names, or None
+        when the stamp has changed since (password changed: the session is over)."""
+        if not isinstance(session_id, str) or ":" not in session_id:
+            return None
+        user_id, stamp = session_id.rsplit(":", 1)
+        user = self.get(user_id)
+        if user is None or not hmac.compare_digest(str(user.auth_stamp).encode(), stamp.encode()):
+            return None
+        return user
 
     def find_by_email(self, email: str) -> Any | None:
         """The user with this normalised address, or None."""
@@ -97,6 +118,94 @@ class UserStore:
         self.session.commit()
         self.session.refresh(user)
         return bool(result.rowcount == 1)
+
+    def rotate_stamp(self, user: Any) -> bool:
+        """Give ``user`` a new auth stamp (every session and remember cookie ends), in
+        the current transaction.
+
+        A conditional UPDATE on the stamp as it was read: of two changes racing with the
+        same stamp (one reset link followed twice at once) only one gets True; the other
+        must give up (its transaction is rolled back here).
+        """
+        old, new = user.auth_stamp, new_stamp()
+        result = self.session.execute(
+            update(self.model)
+            .where(self.model.id == user.id, self.model.auth_stamp == old)
+            .values(auth_stamp=new)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            self.session.rollback()
+            return False
+        user.auth_stamp = new
+        return True
+
+    def apply_pending_email(self, user: Any, new_email: str) -> bool:
+        """Make ``new_email`` the address, verified, if it is still the pending one.
+
+        One conditional UPDATE, so that of two racing change requests only the address
+        whose link was followed can be applied, and only while it is still pending.
+
+        :raises DuplicateEmail: another account took the address meanwhile.
+        """
+        try:
+            result = self.session.execute(
+                update(self.model)
+                .where(self.model.id == user.id, self.model.pending_email == new_email)
+                .values(email=new_email, pending_email=None, email_verified_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            self.session.commit()
+        except IntegrityError:
+            self.session.rollback()
+            raise DuplicateEmail(new_email) from None
+        self.session.refresh(user)
+        return bool(result.rowcount == 1)
+
+    # Access tokens (only with a token model).
+
+    def create_token(self, user: Any, ttl_seconds: int) -> tuple[str, Any]:
+        """Store a new access token for ``user``; return ``(token, row)``.
+
+        The token is 32 random bytes; only its SHA-256 is stored.
+        """
+        token = secrets.token_urlsafe(32)
+        row = self._token_model()(id=token_digest(token), user_id=user.id, ttl=ttl_seconds, created_at=utcnow())
+        self.session.add(row)
+        self.session.commit()
+        return token, row
+
+    def find_token(self, token: str) -> Any | None:
+        """The live token row for ``token``, or None (an expired row is deleted)."""
+        if self.token_model is None or not isinstance(token, str) or not 16 <= len(token) <= 128:
+            return None
+        row = self.session.get(self.token_model, token_digest(token))
+        if row is None:
+            return None
+        if row.expires_at() <= utcnow():
+            self.session.delete(row)
+            self.session.commit()
+            return None
+        return row
+
+    def delete_token(self, row: Any) -> None:
+        """Revoke one token."""
+        self.session.delete(row)
+        self.session.commit()
+
+    def delete_tokens(self, user: Any, *, keep: Any = None) -> None:
+        """Revoke every token of ``user`` but ``keep`` (a row), in the current transaction."""
+        if self.token_model is None:
+            return
+        query = delete(self.token_model).where(self.token_model.user_id == user.id)
+        if keep is not None:
+            query = query.where(self.token_model.id != keep.id)
+        self.session.execute(query.execution_options(synchronize_session=False))
+
+    def _token_model(self) -> Any:
+        if self.token_model is None:
+            raise RuntimeError("Access tokens need Registration(token_model=...).")
+        return self.token_model
 
     def save(self) -> None:
         """Commit pending changes to users."""

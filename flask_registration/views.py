@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from . import flows
 from .errors import EmailNotVerified, RegistrationError, TokenExpired
-from .forms import LogoutForm, ResendForm
+from .forms import FIELD_NAMES, LogoutForm, ResendForm
 from .redirects import safe_redirect
 from .state import get_state
 
@@ -35,7 +35,7 @@ def show_errors(form: Any, error: RegistrationError) -> None:
         form.form_errors.append(error.message)
     for name, errors in error.fields.items():
         messages = [m for _, m in errors]
-        field = form._fields.get(name)
+        field = form._fields.get(FIELD_NAMES.get(name, name))
         if field is not None:
             field.errors = [*field.errors, *messages]
         else:
@@ -99,7 +99,7 @@ def login() -> Page:
     status = 200
     if form.validate_on_submit():
         try:
-            flows.login({"email": form.email.data, "password": form.password.data})
+            flows.login({"email": form.email.data, "password": form.password.data, "remember": form.remember.data})
         except RegistrationError as exc:
             show_errors(form, exc)
             not_verified = isinstance(exc, EmailNotVerified)

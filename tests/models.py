@@ -9,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from flask_registration import Registration, UserMixin
+from flask_registration import AccessTokenMixin, Registration, UserMixin
 
 
 class Base(DeclarativeBase):
@@ -22,6 +22,11 @@ db = SQLAlchemy(model_class=Base)
 class User(db.Model, UserMixin):  # type: ignore[name-defined,misc]
     __tablename__ = "users"
     username: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+
+
+class AccessToken(db.Model, AccessTokenMixin):  # type: ignore[name-defined,misc]
+    __tablename__ = "access_tokens"
+    __user_tablename__ = "users"
 
 
 #: Cheap argon2 parameters: tests measure behaviour, not hashing cost.
@@ -47,7 +52,7 @@ def make_app(config: dict[str, Any] | None = None, *, registration: Registration
     )
     app.config.update(config or {})
     db.init_app(app)
-    ext = registration or Registration(db=db, user_model=User)
+    ext = registration or Registration(db=db, user_model=User, token_model=AccessToken)
     ext.init_app(app)
 
     @app.get("/")

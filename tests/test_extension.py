@@ -213,9 +213,10 @@ def test_init_app_keeps_the_apps_own_login_manager_and_user_loader(built, mailbo
     loaded: list[str] = []
 
     @manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        loaded.append(user_id)
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str) -> User | None:
+        # UserMixin.get_id() is "<id>:<auth_stamp>"; an app's own loader reads the id part.
+        loaded.append(session_id)
+        return db.session.get(User, int(session_id.split(":")[0]))
 
     Registration(db=db, user_model=User).init_app(app)
     assert app.login_manager is manager  # type: ignore[attr-defined]
@@ -228,7 +229,7 @@ def test_init_app_keeps_the_apps_own_login_manager_and_user_loader(built, mailbo
     r = client.post("/api/users/login", json={"email": "ada@example.com", "password": "correct horse"})
     assert r.status_code == 200
     assert client.get("/api/users/me").json["email"] == "ada@example.com"
-    assert loaded == [str(r.json["userId"])]
+    assert len(loaded) == 1 and loaded[0].startswith(f"{r.json['userId']}:")
 
 
 def _app_with_csrf_protect(app: Flask) -> None:

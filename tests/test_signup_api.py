@@ -80,7 +80,8 @@ def test_signup_answers_201_with_the_new_user(client, mailbox):
     r = _signup(client, "Ada@Example.COM", username="ada")
     assert r.status_code == 201
     body = r.json
-    assert set(body) == {"id", "email", "emailVerified", "createdAt", "username", "emailSent"}
+    assert set(body) == {"id", "email", "emailVerified", "pendingEmail", "createdAt", "username", "emailSent"}
+    assert body["pendingEmail"] is None
     assert isinstance(body["id"], int)
     assert body["email"] == "ada@example.com"
     assert body["emailVerified"] is False

@@ -68,7 +68,9 @@ registration = Registration(signup_form=DemoSignupForm)
 @registration.before_signup
 def username_is_free(data: dict[str, Any]) -> None:
     """The seed's constraint: a username, when given, must be free."""
-    username = (data.get("username") or "").strip()
+    username = data.get("username")
+    if isinstance(username, str):
+        username = username.strip()
     if not username:
         data["username"] = None
         return

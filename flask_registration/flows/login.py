@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import flask_login
@@ -11,6 +12,7 @@ from .. import signals
 from ..errors import EmailNotVerified, LoginFailed, ValidationError
 from ..state import get_state
 from ..validation import check_payload, normalize_email
+from .access import check_ttl, issue_access_token
 
 
 def _app() -> Any:
@@ -31,7 +33,8 @@ def authenticate(email: str, password: str) -> Any:
     state = get_state()
     config = current_app.config
     try:
-        normalized: str | None = normalize_email(email)
+        # No DNS at login: the address was checked when the account was made.
+        normalized: str | None = normalize_email(email, check_deliverability=False)
     except ValidationError:
         normalized = None
     user = state.store.find_by_email(normalized) if normalized else None
@@ -51,24 +54,37 @@ def authenticate(email: str, password: str) -> Any:
     return user
 
 
-def login(data: Any) -> Any:
-    """Log a user in from submitted ``email`` and ``password`` (and optional ``remember``).
+@dataclass
+class LoginResult:
+    """The logged-in user, and the access token issued (LoopBack's shape) if asked for
+    and a token model is set up."""
+
+    user: Any
+    access_token: dict[str, Any] | None = None
+
+
+def login(data: Any, *, issue_token: bool = False) -> LoginResult:
+    """Log a user in from submitted ``email`` and ``password`` (optional ``remember``,
+    and ``ttl`` in seconds for the access token).
 
     Runs ``before_login`` hooks with ``(user, data)`` after the credentials are checked
-    (a hook may veto by raising), starts the Flask-Login session, sends
-    ``user_logged_in`` and runs ``after_login`` hooks with ``(user,)``.
+    (a hook may veto by raising), starts the Flask-Login session, issues an access token
+    when ``issue_token`` is true and a token model is set up, sends ``user_logged_in``
+    and runs ``after_login`` hooks with ``(user,)``.
     """
     data = check_payload(data, required=("email", "password"), optional=("remember", "ttl"))
     remember = data.get("remember", False)
     if not isinstance(remember, bool):
         raise ValidationError.from_fields({"remember": [("type", "must be true or false.")]})
+    ttl = check_ttl(data.get("ttl"))
     user = authenticate(data["email"], data["password"])
     state = get_state()
     state.extension.hooks.run("before_login", user, {k: v for k, v in data.items() if k != "password"})
     flask_login.login_user(user, remember=remember)
+    token = issue_access_token(user, ttl) if issue_token else None
     signals.user_logged_in.send(_app(), user=user)
     state.extension.hooks.run("after_login", user)
-    return user
+    return LoginResult(user=user, access_token=token)
 
 
 def logout() -> None:

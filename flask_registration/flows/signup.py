@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Boolean, Float, Integer, Numeric
+from sqlalchemy import Boolean, Float, Integer, Numeric, String
 from sqlalchemy import inspect as sa_inspect
 
 from .. import signals
@@ -70,19 +70,25 @@ def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
         ok = isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
     elif isinstance(kind, Float | Numeric):
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    else:
+    elif isinstance(kind, String):
         ok = isinstance(value, str)
-        length = getattr(kind, "length", None)
-        if ok and length is not None and len(value) > length:
-            return ("length", f"must be at most {length} characters.")
-    return None if ok else ("type", f"must be a {kind.python_type.__name__ if _has_python_type(kind) else 'value'}.")
+        if ok and kind.length is not None and len(value) > kind.length:
+            return ("length", f"must be at most {kind.length} characters.")
+    else:
+        # Other column types (dates...) take only their own Python type, which a hook
+        # may have made from the submitted text.
+        ok = isinstance(value, _python_type(kind))
+    return None if ok else ("type", f"must be {_TYPE_NAMES.get(_python_type(kind), 'a value of another type')}.")
 
 
-def _has_python_type(kind: Any) -> bool:
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _python_type(kind: Any) -> type:
     try:
-        return kind.python_type is not None
+        return kind.python_type  # type: ignore[no-any-return]
     except NotImplementedError:
-        return False
+        return str
 
 
 def check_column_values(model: Any, data: Mapping[str, Any]) -> None:
@@ -119,6 +125,7 @@ def signup(data: Any) -> SignupResult:
     """
     state = get_state()
     data = check_signup_data(data)
+    check_column_values(state.store.model, data)
     state.extension.hooks.run("before_signup", data)
     # A hook may have rewritten the address or password: check them again.
     data = check_signup_data(data)

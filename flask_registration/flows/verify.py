@@ -39,7 +39,11 @@ def verification_link(user: Any, *, redirect: str | None = None) -> str:
     ``redirect`` is kept only when it is a path on this site. Outside a request,
     ``SERVER_NAME`` must be set for the link to be absolute.
     """
-    params: dict[str, Any] = {"uid": user.id, "token": verification_token(user)}
+    return _confirm_link(user, verification_token(user), redirect)
+
+
+def _confirm_link(user: Any, token: str, redirect: str | None) -> str:
+    params: dict[str, Any] = {"uid": user.id, "token": token}
     redirect = safe_redirect(redirect)
     if redirect:
         params["redirect"] = redirect
@@ -67,7 +71,8 @@ def send_verification(
     """
     state = get_state()
     config = current_app.config
-    link = verification_link(user, redirect=redirect)
+    token = verification_token(user)
+    link = _confirm_link(user, token, redirect)
     message = build_message(
         template or "verify",
         recipient=user.email,
@@ -75,6 +80,8 @@ def send_verification(
         sender=sender,
         user=user,
         link=link,
+        uid=user.id,
+        token=token,
         valid_for=config["REGISTRATION_VERIFY_WITHIN"],
     )
     error = deliver(state.mail_sender, message, kind="verify")
@@ -139,7 +146,7 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
 
     With ``REGISTRATION_PREVENT_ENUMERATION`` on (the default) the answer is the same
     whether or not the account exists: True. Off, an unknown address raises
-    :class:`UserNotFound` and a verified one ``ValidationError`` (code ``verified``).
+    :class:`~flask_registration.UserNotFound` and a verified one ``ValidationError`` (code ``verified``).
 
     :returns: whether a message was handed to the mail server (always True with
         enumeration prevention on).

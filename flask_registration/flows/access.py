@@ -1,0 +1,67 @@
+"""Access tokens for JSON clients (LoopBack's ``AccessToken``), stored hashed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, g
+
+from .. import signals
+from ..errors import ValidationError
+from ..models import as_utc
+from ..state import get_state
+
+
+def check_ttl(ttl: Any) -> int:
+    """The lifetime in seconds a login asked for, or the default; at most the maximum.
+
+    :raises ValidationError: not a positive whole number, or over
+        ``REGISTRATION_ACCESS_TOKEN_MAX_TTL`` (field ``ttl``).
+    """
+    config = current_app.config
+    if ttl is None:
+        return int(config["REGISTRATION_ACCESS_TOKEN_TTL"].total_seconds())
+    maximum = int(config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"].total_seconds())
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
+        raise ValidationError.from_fields({"ttl": [("type", "must be a whole number of seconds.")]})
+    if ttl > maximum:
+        raise ValidationError.from_fields({"ttl": [("length", f"must be at most {maximum} seconds.")]})
+    return ttl
+
+
+def issue_access_token(user: Any, ttl_seconds: int) -> dict[str, Any] | None:
+    """A new token for ``user`` in LoopBack's shape, or None without a token model."""
+    state = get_state()
+    if state.store.token_model is None:
+        return None
+    token, row = state.store.create_token(user, ttl_seconds)
+    signals.access_token_created.send(current_app._get_current_object(), user=user, token=row)  # type: ignore[attr-defined]
+    return {"id": token, "ttl": row.ttl, "created": as_utc(row.created_at).isoformat(), "userId": user.id}
+
+
+def token_from_header(value: str) -> str:
+    """The token in an ``Authorization`` header: ``Bearer <t>`` or LoopBack's bare ``<t>``."""
+    value = value.strip()
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return value
+
+
+def load_access_token(token: str) -> tuple[Any, Any] | None:
+    """``(user, row)`` for a live token, or None."""
+    state = get_state()
+    row = state.store.find_token(token)
+    if row is None:
+        return None
+    user = state.store.get(row.user_id)
+    return (user, row) if user is not None else None
+
+
+def current_access_token() -> Any | None:
+    """The token row that authenticated this request, if a token did."""
+    return g.get("registration_access_token")
+
+
+def revoke_access_token(row: Any) -> None:
+    """Revoke one token (logout with a token)."""
+    get_state().store.delete_token(row)

@@ -1,0 +1,139 @@
+"""Change of address: the new one is pending until its emailed link is followed.
+
+The link is bound to both the current and the pending address, so a second request
+(or a cancel) makes the first link useless, and the address applied is always the one
+whose link was followed (the race of Devise CVE-2026-32700 cannot happen: the database
+applies the pending address only while it is still the one the link names).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, url_for
+
+from .. import signals
+from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
+from ..mail import build_message, deliver
+from ..state import get_state
+from ..store import DuplicateEmail
+from ..tokens import load_token, make_token, matches
+from ..validation import normalize_email
+
+
+def _app() -> Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def _binding(current: str, pending: str) -> str:
+    return f"{current}\n{pending}"
+
+
+def _check_new_email(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError.from_fields({"newEmail": [("presence", "can't be blank.")]})
+    try:
+        return normalize_email(value)
+    except ValidationError as exc:
+        raise ValidationError.from_fields({"newEmail": exc.fields["email"]}) from None
+
+
+def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
+    """Ask to move ``user`` to ``new_email``; the password confirms it is them.
+
+    The new address gets a confirmation link, the current one a notice without a link;
+    the current address stays in force until the link is followed. With enumeration
+    prevention on, an address that another account uses gets the same answer, its owner
+    a notice, and nothing changes; off, it is a 422 ``uniqueness`` on ``newEmail``.
+
+    :returns: whether the mail server took the confirmation message.
+    :raises InvalidPassword: wrong password.
+    """
+    state = get_state()
+    config = current_app.config
+    if not isinstance(password, str) or not state.passwords.verify(user.password_hash, password):
+        raise InvalidPassword(field="password", field_code="invalid")
+    normalized = _check_new_email(new_email)
+    if normalized == user.email:
+        raise ValidationError.from_fields({"newEmail": [("same", "is already your address.")]})
+    state.extension.hooks.run("before_change_email", user, normalized)
+    if state.store.find_by_email(normalized) is not None:
+        if not config["REGISTRATION_PREVENT_ENUMERATION"]:
+            raise ValidationError.from_fields({"newEmail": [("uniqueness", "Email already exists.")]})
+        return _send("email_taken", normalized, user=user)
+
+    user.pending_email = normalized
+    state.store.save()
+    token = make_token(config["REGISTRATION_CHANGE_EMAIL_SALT"], user.id, _binding(user.email, normalized))
+    link = url_for("registration.confirm_email", uid=user.id, token=token, _external=True)
+    sent = _send(
+        "change_email",
+        normalized,
+        user=user,
+        link=link,
+        subject=config["REGISTRATION_CHANGE_EMAIL_SUBJECT"],
+        valid_for=config["REGISTRATION_CHANGE_EMAIL_WITHIN"],
+    )
+    _send("email_change_notice", user.email, user=user, new_email=normalized)
+    signals.email_change_requested.send(_app(), user=user, new_email=normalized)
+    return sent
+
+
+def _send(template: str, recipient: str, *, user: Any, subject: str | None = None, **context: Any) -> bool:
+    config = current_app.config
+    message = build_message(
+        template,
+        recipient=recipient,
+        subject=subject or config["REGISTRATION_EMAIL_CHANGE_NOTICE_SUBJECT"],
+        user=user,
+        **context,
+    )
+    error = deliver(get_state().mail_sender, message, kind=template)
+    if error is not None:
+        signals.mail_failed.send(_app(), user=user, kind=template, error=error)
+    return error is None
+
+
+def confirm_email_change(uid: Any, token: Any) -> Any:
+    """Apply the pending address a link names; return the user.
+
+    :raises InvalidToken: tampered, foreign, expired (``TokenExpired``), used, cancelled,
+        or superseded by a newer request.
+    :raises ValidationError: another account took the address meanwhile (``newEmail``,
+        ``uniqueness``).
+    """
+    state = get_state()
+    config = current_app.config
+    if not isinstance(uid, str) or not uid or not isinstance(token, str) or not token:
+        raise InvalidToken("The link is incomplete.")
+    token_uid, digest = load_token(
+        config["REGISTRATION_CHANGE_EMAIL_SALT"], token, config["REGISTRATION_CHANGE_EMAIL_WITHIN"]
+    )
+    if token_uid != uid:
+        raise InvalidToken("This link is not for this user.")
+    user = state.store.get(token_uid)
+    if user is None:
+        raise UserNotFound()
+    pending = user.pending_email
+    stale = "This link is no longer valid: the change was confirmed, cancelled or replaced by a newer one."
+    if pending is None or not matches(digest, _binding(user.email, pending)):
+        raise InvalidToken(stale)
+    old_email = user.email
+    try:
+        applied = state.store.apply_pending_email(user, pending)
+    except DuplicateEmail:
+        raise ValidationError.from_fields({"newEmail": [("uniqueness", "is now used by another account.")]}) from None
+    if not applied:
+        raise InvalidToken(stale)
+    signals.email_changed.send(_app(), user=user, old_email=old_email)
+    state.extension.hooks.run("after_change_email", user, old_email)
+    return user
+
+
+def cancel_email_change(user: Any) -> bool:
+    """Forget the pending address (its link stops working); True if one was pending."""
+    if user.pending_email is None:
+        return False
+    user.pending_email = None
+    get_state().store.save()
+    return True

@@ -1,0 +1,156 @@
+"""Passwords after signup: reset through an emailed link, change while logged in.
+
+Both end every other session (a new auth stamp) and revoke the user's access tokens,
+and tell the user by email.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask_login
+from flask import current_app, url_for
+
+from .. import signals
+from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
+from ..mail import build_message, deliver
+from ..models import utcnow
+from ..state import get_state
+from ..tokens import load_token, make_token, matches
+from ..validation import check_password, normalize_email
+from .access import current_access_token
+
+
+def _app() -> Any:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+def _reset_binding(user: Any) -> str:
+    # The link works while address, password and stamp are what they were: a reset (or
+    # any password change) makes it useless, and so does an address change.
+    return f"{user.email}\n{user.password_hash or ''}\n{user.auth_stamp}"
+
+
+def reset_token(user: Any) -> str:
+    """A password-reset token for ``user``: single-use, expiring, reset-only."""
+    return make_token(current_app.config["REGISTRATION_RESET_SALT"], user.id, _reset_binding(user))
+
+
+def request_password_reset(email: Any) -> bool:
+    """Email a reset link to ``email`` if it names an account.
+
+    With ``REGISTRATION_PREVENT_ENUMERATION`` on the answer is always True; off, an
+    unknown address raises :class:`UserNotFound` (code ``EMAIL_NOT_FOUND``).
+
+    :returns: whether the mail server took the message (True for an unknown address
+        with enumeration prevention on).
+    """
+    state = get_state()
+    config = current_app.config
+    if not isinstance(email, str) or not email:
+        raise ValidationError("can't be blank.", field="email", field_code="presence")
+    user = state.store.find_by_email(normalize_email(email))
+    if user is None:
+        if config["REGISTRATION_PREVENT_ENUMERATION"]:
+            return True
+        raise UserNotFound("No account uses this email address.", code="EMAIL_NOT_FOUND")
+    link = url_for("registration.reset_password", token=reset_token(user), _external=True)
+    message = build_message(
+        "reset",
+        recipient=user.email,
+        subject=config["REGISTRATION_RESET_SUBJECT"],
+        user=user,
+        link=link,
+        valid_for=config["REGISTRATION_RESET_WITHIN"],
+    )
+    error = deliver(state.mail_sender, message, kind="reset")
+    if error is not None:
+        signals.mail_failed.send(_app(), user=user, kind="reset", error=error)
+        return bool(config["REGISTRATION_PREVENT_ENUMERATION"])
+    signals.password_reset_requested.send(_app(), user=user)
+    return True
+
+
+def user_for_reset_token(token: Any) -> Any:
+    """The user a reset token is for, while it is still usable (GET shows the form).
+
+    :raises InvalidToken: tampered, foreign, used, or the account changed since.
+    :raises TokenExpired: older than ``REGISTRATION_RESET_WITHIN``.
+    """
+    state = get_state()
+    config = current_app.config
+    user_id, digest = load_token(config["REGISTRATION_RESET_SALT"], token, config["REGISTRATION_RESET_WITHIN"])
+    user = state.store.get(user_id)
+    if user is None or not matches(digest, _reset_binding(user)):
+        raise InvalidToken("This link has already been used or is no longer valid. Ask for a new one.")
+    return user
+
+
+def _set_password(user: Any, new_password: str, *, keep_token: Any = None, verify: bool = False) -> None:
+    """New stamp (ends sessions), new hash, tokens revoked but ``keep_token``; commit.
+
+    :raises InvalidToken: another change of this account won the race for the stamp.
+    """
+    state = get_state()
+    password_hash = state.passwords.hash(new_password)
+    if not state.store.rotate_stamp(user):
+        raise InvalidToken("The account changed meanwhile. Try again.")
+    user.password_hash = password_hash
+    if verify and user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    state.store.delete_tokens(user, keep=keep_token)
+    state.store.save()
+
+
+def _tell(user: Any) -> None:
+    message = build_message(
+        "password_changed",
+        recipient=user.email,
+        subject=current_app.config["REGISTRATION_PASSWORD_CHANGED_SUBJECT"],
+        user=user,
+    )
+    error = deliver(get_state().mail_sender, message, kind="password_changed")
+    if error is not None:
+        signals.mail_failed.send(_app(), user=user, kind="password_changed", error=error)
+
+
+def reset_password(token: Any, new_password: Any) -> Any:
+    """Set a new password with a reset token; return the user.
+
+    Every session and access token of the user ends, a notice is emailed, and an
+    unverified address counts as verified (following the emailed link proved it).
+    The token works once.
+    """
+    state = get_state()
+    if not isinstance(token, str) or not token:
+        raise InvalidToken("The link has no token.")
+    user = user_for_reset_token(token)
+    check_password(new_password, field="newPassword")
+    state.extension.hooks.run("before_reset_password", user)
+    _set_password(user, new_password, verify=True)
+    _tell(user)
+    signals.password_reset.send(_app(), user=user)
+    state.extension.hooks.run("after_reset_password", user)
+    return user
+
+
+def change_password(user: Any, old_password: Any, new_password: Any) -> None:
+    """Change the password of the logged-in ``user``.
+
+    Other sessions and access tokens end; the current session (or access token) stays.
+
+    :raises InvalidPassword: ``old_password`` is wrong.
+    """
+    state = get_state()
+    if not isinstance(old_password, str) or not state.passwords.verify(user.password_hash, old_password):
+        raise InvalidPassword(field="oldPassword", field_code="invalid")
+    check_password(new_password, field="newPassword")
+    state.extension.hooks.run("before_change_password", user)
+    current_token = current_access_token()
+    _set_password(user, new_password, keep_token=current_token)
+    if current_token is None:
+        # The session cookie carried the old stamp: give this session the new one.
+        flask_login.login_user(user)
+    _tell(user)
+    signals.password_changed.send(_app(), user=user)
+    state.extension.hooks.run("after_change_password", user)
