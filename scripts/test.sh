@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh Debian 12 machine with Python 3.11:
-# a virtualenv with the package and its test/docs extras, lint, type check, the Sphinx
-# docs (warnings are errors), then pytest against a real SMTP server on 127.0.0.1.
-# Extra arguments go to pytest.
+# The whole test suite, on a fresh Debian 12 machine with Python 3.11: a virtualenv
+# with the package and its test/docs extras; lint, type check and the Sphinx docs
+# (warnings are errors); then pytest twice, on SQLite and on a throwaway PostgreSQL
+# that this script installs (apt), starts on 127.0.0.1 and stops. The browser tests use
+# Debian's chromium (installed with apt when missing). Extra arguments go to both
+# pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -11,13 +13,32 @@ echo "== ruff"; .venv/bin/ruff check flask_registration tests examples
 echo "== mypy"; .venv/bin/mypy
 echo "== docs"; .venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-echo "== pytest"
-set +e
-.venv/bin/python -m pytest "$@"
-rc=$?
-set -e
-if [ "$rc" -eq 5 ]; then
-  echo "pytest collected no tests: that is a failure here." >&2
-  exit 1
+source scripts/_postgres.sh
+
+# The browser tests drive Debian's Chromium (never `playwright install`: it downloads).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium (apt)"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
 fi
-exit "$rc"
+export SCREENSHOT_DIR=${SCREENSHOT_DIR:-$PWD/artifacts/screenshots}
+echo "== screenshots of the pages go to $SCREENSHOT_DIR"
+
+run_pytest() {
+  local label=$1; shift
+  echo "== pytest ($label)"
+  set +e
+  .venv/bin/python -m pytest "$@"
+  local rc=$?
+  set -e
+  if [ "$rc" -eq 5 ]; then
+    echo "pytest ($label) collected no tests: that is a failure here." >&2
+    return 1
+  fi
+  return "$rc"
+}
+
+status=0
+run_pytest SQLite "$@" || status=1
+TEST_DATABASE_URL=$TEST_PG_URL run_pytest PostgreSQL "$@" || status=1
+exit "$status"

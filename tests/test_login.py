@@ -77,7 +77,7 @@ def test_login_gives_the_user_and_a_session_cookie_then_me_works(client, verifie
     assert client.get("/api/users/me").json["error"]["code"] == "AUTHORIZATION_REQUIRED"
     r = log_in(client, email="ADA@Example.com")
     assert r.status_code == 200
-    assert set(r.json) == {"userId", "user"}
+    assert set(r.json) == {"id", "ttl", "created", "userId", "user"}  # the test app has a token model
     assert r.json["userId"] == r.json["user"]["id"]
     assert r.json["user"]["email"] == "ada@example.com"
     assert "password_hash" not in r.json["user"]

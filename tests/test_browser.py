@@ -1,0 +1,205 @@
+"""The HTML pages in a real browser: Debian's Chromium driven by Playwright.
+
+The app is served by werkzeug on 127.0.0.1 with the real SMTP server behind it. Page
+screenshots go to ``$SCREENSHOT_DIR`` (the test command sets ``artifacts/screenshots``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import render_template_string
+from flask_login import current_user, login_required
+from itsdangerous import TimestampSigner
+from werkzeug.serving import make_server
+
+from tests.conftest import free_port
+from tests.models import User, db, make_app
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "artifacts/screenshots"))
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (scripts/test.sh installs it)",
+)
+
+ACCOUNT = """{% extends "registration/base.html" %}
+{% block title %}Your account{% endblock %}
+{% block content %}
+<h1>Your account</h1>
+<p>Logged in as <strong>{{ current_user.email }}</strong>.</p>
+{% set form = registration_logout_form() %}
+<form method="post" action="{{ url_for('registration.logout') }}">{{ form.csrf_token }}{{ form.submit() }}</form>
+{% endblock %}"""
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-quic",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
+    """The test app served on a loopback port; yields (app, base URL)."""
+    port = free_port()
+    app = make_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "MAIL_SERVER": mailbox.host,
+            "MAIL_PORT": mailbox.port,
+            "SERVER_NAME": f"127.0.0.1:{port}",
+            "TESTING": False,
+            "REGISTRATION_POST_LOGIN_REDIRECT": "/account",
+        }
+    )
+
+    @app.get("/account")
+    @login_required
+    def account() -> str:
+        return render_template_string(ACCOUNT, current_user=current_user)
+
+    with app.app_context():
+        db.create_all()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{port}"
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_sign_up_verify_log_in_and_out_in_the_browser(live, page, mailbox):
+    _, base = live
+    page.goto(f"{base}/signup")
+    shot(page, "signup")
+    page.get_by_label("Email").fill("browser@example.com")
+    page.get_by_label("Password", exact=True).fill("a browser password")
+    page.get_by_label("Password (again)").fill("a browser password")
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    assert "browser@example.com" in page.content()
+    shot(page, "check-your-email")
+
+    (msg,) = mailbox.wait_for(1)
+    page.goto(mailbox.link(msg))
+    page.get_by_role("heading", name="Email verified").wait_for()
+    page.get_by_role("link", name="Log in").click()
+
+    page.get_by_label("Email").fill("browser@example.com")
+    page.get_by_label("Password").fill("a browser password")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Your account").wait_for()
+    assert page.url == f"{base}/account"
+    assert "browser@example.com" in page.inner_text("main")
+    shot(page, "logged-in")
+
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/account")
+    assert page.url.startswith(f"{base}/login?next=")
+
+
+def test_login_waits_for_verification_in_the_browser(live, page, mailbox):
+    _, base = live
+    page.goto(f"{base}/signup")
+    page.get_by_label("Email").fill("waits@example.com")
+    page.get_by_label("Password", exact=True).fill("waiting password")
+    page.get_by_label("Password (again)").fill("waiting password")
+    page.get_by_role("button", name="Sign up").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    page.goto(f"{base}/login")
+    page.get_by_label("Email").fill("waits@example.com")
+    page.get_by_label("Password").fill("waiting password")
+    page.get_by_role("button", name="Log in").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "not been verified" in alert.inner_text()
+    assert page.get_by_role("link", name="send it again").is_visible()
+
+
+def test_a_validation_error_is_shown_and_tied_to_its_field(live, page):
+    _, base = live
+    page.goto(f"{base}/signup")
+    page.get_by_label("Email").fill("short@example.com")
+    page.get_by_label("Password", exact=True).fill("short")
+    page.get_by_label("Password (again)").fill("short")
+    page.get_by_role("button", name="Sign up").click()
+    field = page.get_by_label("Password", exact=True)
+    field.wait_for()
+    assert field.get_attribute("aria-invalid") == "true"
+    described = field.get_attribute("aria-describedby")
+    assert described
+    assert "at least 8 characters" in page.locator(f"#{described}").inner_text()
+    shot(page, "signup-error")
+
+
+@contextmanager
+def made_ago(seconds: int) -> Iterator[None]:
+    # Aging a token without waiting: move itsdangerous' clock back while it is made.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - seconds)
+        yield
+
+
+def test_the_expired_link_page_offers_a_resend_that_works(live, page, mailbox):
+    app, base = live
+    with app.app_context():
+        user = User(email="late@example.com", password_hash=None)
+        db.session.add(user)
+        db.session.commit()
+        with made_ago(3 * 24 * 3600):
+            link = app.extensions["registration"].extension.send_verification(user)
+    assert link is True
+    (old,) = mailbox.wait_for(1)
+    page.goto(mailbox.link(old))
+    page.get_by_role("heading", name="This link has expired").wait_for()
+    assert page.get_by_label("Email").input_value() == "late@example.com"
+    shot(page, "expired-link")
+    page.get_by_role("button", name="Send a new link").click()
+    page.get_by_role("heading", name="Check your email").wait_for()
+    messages = mailbox.wait_for(2)
+    page.goto(mailbox.link(messages[1]))
+    page.get_by_role("heading", name="Email verified").wait_for()
