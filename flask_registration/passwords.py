@@ -1,4 +1,9 @@
-"""Password hashing with argon2id (argon2-cffi), parameters from configuration."""
+"""Password hashing with argon2id (argon2-cffi), parameters from configuration.
+
+Hashes imported from LoopBack (bcrypt, ``$2a$``/``$2b$``/``$2y$``) are checked with the
+``bcrypt`` package (the ``loopback`` extra) and reported as needing a re-hash, so the
+first successful login replaces them with argon2id (verify-then-upgrade).
+"""
 
 from __future__ import annotations
 
@@ -33,14 +38,36 @@ class Passwords:
                 self._dummy = self._hasher.hash("dummy password for timing")
             hashed = self._dummy
             password = password + "\x00never matches"
+        if hashed.startswith(BCRYPT_PREFIXES):
+            return _bcrypt_verify(hashed, password)
         try:
             return self._hasher.verify(hashed, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
     def needs_rehash(self, hashed: str) -> bool:
-        """Whether ``hashed`` was made with other parameters than the current ones."""
+        """Whether ``hashed`` was made with other parameters (or another algorithm)."""
+        if hashed.startswith(BCRYPT_PREFIXES):
+            return True
         try:
             return self._hasher.check_needs_rehash(hashed)
         except (InvalidHashError, ValueError):
             return True
+
+
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+
+
+def _bcrypt_verify(hashed: str, password: str) -> bool:
+    try:
+        import bcrypt
+    except ImportError:  # pragma: no cover - the loopback extra is not installed
+        raise RuntimeError(
+            "A bcrypt hash (imported from LoopBack) needs the bcrypt package: pip install flask-registration[loopback]"
+        ) from None
+    # LoopBack's bcryptjs reads at most 72 bytes of the password; bcrypt 5 refuses more.
+    secret = password.encode("utf-8", "surrogatepass")[:72]
+    try:
+        return bool(bcrypt.checkpw(secret, hashed.encode("ascii")))
+    except (ValueError, UnicodeEncodeError):
+        return False
