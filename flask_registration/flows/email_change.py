@@ -43,8 +43,9 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
 
     The new address gets a confirmation link, the current one a notice without a link;
     the current address stays in force until the link is followed. With enumeration
-    prevention on, an address that another account uses gets the same answer, its owner
-    a notice, and nothing changes; off, it is a 422 ``uniqueness`` on ``newEmail``.
+    prevention on, an address that another account uses gets the same answer and is
+    recorded as pending all the same (so the requester sees no difference), but its
+    owner gets a notice instead of a link; off, it is a 422 ``uniqueness`` on ``newEmail``.
 
     :returns: whether the mail server took the confirmation message.
     :raises InvalidPassword: wrong password.
@@ -57,23 +58,28 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
     if normalized == user.email:
         raise ValidationError.from_fields({"newEmail": [("same", "is already your address.")]})
     state.extension.hooks.run("before_change_email", user, normalized)
-    if state.store.find_by_email(normalized) is not None:
-        if not config["REGISTRATION_PREVENT_ENUMERATION"]:
-            raise ValidationError.from_fields({"newEmail": [("uniqueness", "Email already exists.")]})
-        return _send("email_taken", normalized, user=user)
+    taken = state.store.find_by_email(normalized) is not None
+    if taken and not config["REGISTRATION_PREVENT_ENUMERATION"]:
+        raise ValidationError.from_fields({"newEmail": [("uniqueness", "Email already exists.")]})
 
+    # A taken address is recorded as pending too, so the requester's view (their pending
+    # address, their earlier link now dead) is the same as for a free one; its link is
+    # never sent, and confirming checks uniqueness again anyway.
     user.pending_email = normalized
     state.store.save()
-    token = make_token(config["REGISTRATION_CHANGE_EMAIL_SALT"], user.id, _binding(user.email, normalized))
-    link = url_for("registration.confirm_email", uid=user.id, token=token, _external=True)
-    sent = _send(
-        "change_email",
-        normalized,
-        user=user,
-        link=link,
-        subject=config["REGISTRATION_CHANGE_EMAIL_SUBJECT"],
-        valid_for=config["REGISTRATION_CHANGE_EMAIL_WITHIN"],
-    )
+    if taken:
+        sent = _send("email_taken", normalized, user=user)
+    else:
+        token = make_token(config["REGISTRATION_CHANGE_EMAIL_SALT"], user.id, _binding(user.email, normalized))
+        link = url_for("registration.confirm_email", uid=user.id, token=token, _external=True)
+        sent = _send(
+            "change_email",
+            normalized,
+            user=user,
+            link=link,
+            subject=config["REGISTRATION_CHANGE_EMAIL_SUBJECT"],
+            valid_for=config["REGISTRATION_CHANGE_EMAIL_WITHIN"],
+        )
     _send("email_change_notice", user.email, user=user, new_email=normalized)
     signals.email_change_requested.send(_app(), user=user, new_email=normalized)
     return sent

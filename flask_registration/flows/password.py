@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import flask_login
-from flask import current_app, url_for
+from flask import current_app, request, session, url_for
 
 from .. import signals
 from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
@@ -87,7 +87,9 @@ def user_for_reset_token(token: Any) -> Any:
 
 
 def _set_password(user: Any, new_password: str, *, keep_token: Any = None, verify: bool = False) -> None:
-    """New stamp (ends sessions), new hash, tokens revoked but ``keep_token``; commit.
+    """New stamp (ends sessions), new hash, tokens revoked but ``keep_token``, and any
+    pending change of address dropped (it may have been asked for by a session this
+    change is meant to throw out); commit.
 
     :raises InvalidToken: another change of this account won the race for the stamp.
     """
@@ -96,6 +98,7 @@ def _set_password(user: Any, new_password: str, *, keep_token: Any = None, verif
     if not state.store.rotate_stamp(user):
         raise InvalidToken("The account changed meanwhile. Try again.")
     user.password_hash = password_hash
+    user.pending_email = None
     if verify and user.email_verified_at is None:
         user.email_verified_at = utcnow()
     state.store.delete_tokens(user, keep=keep_token)
@@ -149,8 +152,13 @@ def change_password(user: Any, old_password: Any, new_password: Any) -> None:
     current_token = current_access_token()
     _set_password(user, new_password, keep_token=current_token)
     if current_token is None:
-        # The session cookie carried the old stamp: give this session the new one.
-        flask_login.login_user(user)
+        # The session cookie carried the old stamp: give this session the new one, and
+        # a new remember cookie if the session had one (the old one names the old stamp).
+        remembered = (
+            current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+            and session.get("_remember") != "clear"
+        )
+        flask_login.login_user(user, remember=remembered)
     _tell(user)
     signals.password_changed.send(_app(), user=user)
     state.extension.hooks.run("after_change_password", user)
