@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 # Import the package from this checkout, so autodoc documents the code next to the docs.
 sys.path.insert(0, os.path.abspath(".."))
 
 import flask_registration  # noqa: E402
+
+# autodoc reads every attribute of AccessTokenMixin, including the declared_attr
+# ``user_id``, which SQLAlchemy warns about on a class that is not mapped. Harmless here.
+warnings.filterwarnings("ignore", message="Unmanaged access of declarative attribute")
 
 project = "flask-registration"
 author = "The flask-registration authors"

@@ -12,14 +12,16 @@ from .errors import (
     InvalidToken,
     LoginFailed,
     MalformedRequest,
+    OAuthError,
     PayloadTooLarge,
+    RateLimited,
     RegistrationError,
     TokenExpired,
     UserNotFound,
     ValidationError,
 )
 from .extension import Registration
-from .models import AccessTokenMixin, UserMixin
+from .models import AccessTokenMixin, OAuthMixin, UserMixin
 from .redirects import safe_redirect
 from .state import get_state
 
@@ -34,7 +36,10 @@ __all__ = [
     "InvalidToken",
     "LoginFailed",
     "MalformedRequest",
+    "OAuthError",
+    "OAuthMixin",
     "PayloadTooLarge",
+    "RateLimited",
     "Registration",
     "RegistrationError",
     "TokenExpired",

@@ -16,7 +16,7 @@ from .forms import (
     ForgotPasswordForm,
     ResetPasswordForm,
 )
-from .views import Page, bp, show_errors
+from .views import Page, bp, form_status, show_errors
 
 
 def _message(title: str, message: str, status: int = 200, **links: str) -> Page:
@@ -24,8 +24,7 @@ def _message(title: str, message: str, status: int = 200, **links: str) -> Page:
 
 
 def _form_page(template: str, form: object, **context: object) -> Page:
-    status = 422 if getattr(form, "errors", None) or getattr(form, "form_errors", None) else 200
-    return render_template(template, form=form, **context), status
+    return render_template(template, form=form, **context), form_status(form)
 
 
 @bp.route("/forgot", methods=["GET", "POST"])

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as WTFValidationError
 
-from . import flows
+from . import flows, openapi
 from .errors import (
     AuthorizationRequired,
     CSRFError,
@@ -42,12 +42,12 @@ _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 @bp.before_request
 def _guard() -> None:
     request.max_content_length = current_app.config["REGISTRATION_MAX_BODY_SIZE"]
-    header = request.headers.get("Authorization")
-    if header is not None:
+    token = flows.access.token_from_header(request.headers.get("Authorization"))
+    if token is not None:
         # A request with an access token is authenticated by it alone (not by any cookie
         # it also carries), and needs no CSRF token: a cross-site page cannot set this
         # header. An unknown or expired token leaves the request anonymous.
-        found = flows.access.load_access_token(flows.access.token_from_header(header))
+        found = flows.access.load_access_token(token)
         manager = current_app.login_manager  # type: ignore[attr-defined]
         g._login_user = found[0] if found else manager.anonymous_user()
         g.registration_access_token = found[1] if found else None
@@ -66,7 +66,9 @@ def _guard() -> None:
 
 @bp.errorhandler(RegistrationError)
 def _registration_error(error: RegistrationError) -> tuple[Response, int]:
-    return jsonify(error.to_dict()), error.status
+    response = jsonify(error.to_dict())
+    response.headers.update(error.headers())  # e.g. Retry-After on a 429
+    return response, error.status
 
 
 @bp.errorhandler(HTTPException)
@@ -166,8 +168,8 @@ def logout() -> tuple[str, int]:
     token = flows.current_access_token()
     if token is not None:
         flows.revoke_access_token(token)
-    else:
-        flows.logout()
+    # A login gives a token and a session cookie: logging out ends both.
+    flows.logout()
     return "", 204
 
 
@@ -248,3 +250,9 @@ def not_found(rest: str = "") -> Response:
 def csrf_token() -> Response:
     """A CSRF token for cookie-authenticated requests (send it as ``X-CSRFToken``)."""
     return jsonify({"csrfToken": generate_csrf()})
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """This API as an OpenAPI 3.1 document, for the app's settings."""
+    return jsonify(openapi.for_app(current_app._get_current_object()))  # type: ignore[attr-defined]

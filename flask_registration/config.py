@@ -7,10 +7,12 @@ A ``REGISTRATION_*`` key that is not listed here is a typo, and ``init_app`` say
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from limits import parse_many
 
 #: Each key with its default and the type(s) it must have.
 DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
@@ -32,6 +34,9 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_MAX_BODY_SIZE": (64 * 1024, (int,)),
     "REGISTRATION_MAIL_SENDER": (None, (str, tuple, type(None))),
     "REGISTRATION_MAIL_TIMEOUT": (10.0, (int, float)),
+    "REGISTRATION_MAIL_MAX_RETRIES": (10, (int,)),
+    "REGISTRATION_MAIL_RETRY_BACKOFF": (timedelta(seconds=30), (timedelta,)),
+    "REGISTRATION_MAIL_FAILED_QUEUE": ("flask_registration.failed_mail", (str,)),
     "REGISTRATION_VERIFY_SUBJECT": ("Confirm your email address", (str,)),
     "REGISTRATION_EXISTING_ACCOUNT_SUBJECT": ("You already have an account", (str,)),
     "REGISTRATION_RESET_WITHIN": (timedelta(hours=1), (timedelta,)),
@@ -46,7 +51,62 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_ACCESS_TOKEN_MAX_TTL": (timedelta(days=365), (timedelta,)),
     "REGISTRATION_POST_LOGIN_REDIRECT": ("/", (str,)),
     "REGISTRATION_POST_LOGOUT_REDIRECT": ("/", (str,)),
+    "REGISTRATION_OAUTH_PROVIDERS": ({}, (dict,)),
+    "REGISTRATION_OAUTH_LINK_BY_EMAIL": (True, (bool,)),
+    "REGISTRATION_ALLOWED_REDIRECT_HOSTS": ((), (tuple, list, frozenset, set)),
+    "REGISTRATION_RATE_LIMITS_ENABLED": (True, (bool,)),
+    "REGISTRATION_RATE_LIMITS": ({}, (dict,)),
+    "REGISTRATION_RATE_LIMIT_STORAGE_URI": ("memory://", (str,)),
+    "REGISTRATION_TRUSTED_PROXIES": (0, (int,)),
 }
+
+#: The built-in rate limits (Flask-Limiter's notation); ``REGISTRATION_RATE_LIMITS``
+#: overrides them by name. ``*_per_ip`` counts per client address, ``*_per_email`` per
+#: normalised address; ``login_per_ip`` counts every login, the ``failed_login_*`` ones
+#: only the refused ones (a wrong password or address).
+RATE_LIMIT_DEFAULTS: dict[str, str] = {
+    "signup_per_ip": "20 per hour",
+    "signup_per_email": "5 per hour",
+    "login_per_ip": "60 per minute",
+    "failed_login_per_ip": "30 per 10 minutes",
+    "failed_login_per_email": "5 per 5 minutes",
+    "resend_per_ip": "20 per hour",
+    "resend_per_email": "5 per hour",
+    "reset_per_ip": "20 per hour",
+    "reset_per_email": "5 per hour",
+    "change_email_per_ip": "20 per hour",
+    "change_email_per_email": "5 per hour",
+}
+
+#: Well-known placeholder secret keys (compared lower-cased, letters and digits only).
+PLACEHOLDER_SECRET_KEYS = frozenset(
+    {
+        "changeme",
+        "changethis",
+        "changethissecretkey",
+        "pleasechangeme",
+        "default",
+        "dev",
+        "devkey",
+        "development",
+        "insecure",
+        "key",
+        "notsecret",
+        "secret",
+        "secretkey",
+        "supersecret",
+        "supersecretkey",
+        "test",
+        "testing",
+        "thisisasecretkey",
+        "yoursecretkey",
+        "yoursecretkeyhere",
+        "youwillneverguess",
+    }
+)
+
+#: The shortest SECRET_KEY accepted outside testing and debugging, in characters.
+SECRET_KEY_MIN_LENGTH = 16
 
 #: Payload names that a signup can never set, whatever ``REGISTRATION_SIGNUP_FIELDS`` says.
 PROTECTED_FIELDS = frozenset(
@@ -65,10 +125,28 @@ PROTECTED_FIELDS = frozenset(
 
 
 def apply_defaults(app: Flask) -> None:
-    """Set every default once, then refuse unknown or mistyped keys."""
+    """Set every default once, then refuse unknown or mistyped keys and a weak
+    ``SECRET_KEY``."""
     for key, (default, _types) in DEFAULTS.items():
         app.config.setdefault(key, default)
     check(app.config)
+    check_secret_key(app)
+
+
+def check_secret_key(app: Flask) -> None:
+    """Refuse an empty, placeholder or short ``SECRET_KEY`` unless the app is testing or
+    debugging: it signs the sessions and every emailed link. The message never shows the key."""
+    if app.testing or app.debug:
+        return
+    key = app.config.get("SECRET_KEY")
+    text = key.decode("latin-1") if isinstance(key, bytes) else str(key or "")
+    fix = "Set it to a long random value, e.g. python -c 'import secrets; print(secrets.token_hex(32))'."
+    if not text.strip():
+        raise RuntimeError(f"SECRET_KEY is empty. {fix}")
+    if "".join(c for c in text.lower() if c.isalnum()) in PLACEHOLDER_SECRET_KEYS:
+        raise RuntimeError(f"SECRET_KEY is a well-known placeholder. {fix}")
+    if len(text) < SECRET_KEY_MIN_LENGTH:
+        raise RuntimeError(f"SECRET_KEY is shorter than {SECRET_KEY_MIN_LENGTH} characters. {fix}")
 
 
 def check(config: Any) -> None:
@@ -98,6 +176,12 @@ def check(config: Any) -> None:
         raise RuntimeError("REGISTRATION_API_PREFIX cannot be empty (the JSON API needs a path of its own).")
     if config["REGISTRATION_MAIL_TIMEOUT"] <= 0:
         raise RuntimeError("REGISTRATION_MAIL_TIMEOUT must be a positive number of seconds.")
+    if config["REGISTRATION_MAIL_MAX_RETRIES"] < 0:
+        raise RuntimeError("REGISTRATION_MAIL_MAX_RETRIES cannot be negative.")
+    if config["REGISTRATION_MAIL_RETRY_BACKOFF"] < timedelta(seconds=1):
+        raise RuntimeError("REGISTRATION_MAIL_RETRY_BACKOFF must be at least one second.")
+    if not config["REGISTRATION_MAIL_FAILED_QUEUE"]:
+        raise RuntimeError("REGISTRATION_MAIL_FAILED_QUEUE cannot be empty.")
     for key in ("VERIFY_WITHIN", "RESET_WITHIN", "CHANGE_EMAIL_WITHIN", "ACCESS_TOKEN_TTL", "ACCESS_TOKEN_MAX_TTL"):
         if config[f"REGISTRATION_{key}"] <= timedelta(0):
             raise RuntimeError(f"REGISTRATION_{key} must be a positive timedelta.")
@@ -106,3 +190,36 @@ def check(config: Any) -> None:
     salts = [config[f"REGISTRATION_{k}_SALT"] for k in ("VERIFY", "RESET", "CHANGE_EMAIL")]
     if len(set(salts)) != len(salts):
         raise RuntimeError("The REGISTRATION_*_SALT keys must differ: a token of one purpose never passes for another.")
+    if config["REGISTRATION_TRUSTED_PROXIES"] < 0:
+        raise RuntimeError("REGISTRATION_TRUSTED_PROXIES must be 0 or more (the proxies in front of the app).")
+    for host in config["REGISTRATION_ALLOWED_REDIRECT_HOSTS"]:
+        if not isinstance(host, str) or not _HOST_RE.fullmatch(host):
+            raise RuntimeError(
+                f"REGISTRATION_ALLOWED_REDIRECT_HOSTS takes host names, lower-case, with an optional port "
+                f"('app.example.com', 'app.example.com:8443'), not {host!r}."
+            )
+    config["REGISTRATION_RATE_LIMITS"] = _checked_rate_limits(config["REGISTRATION_RATE_LIMITS"])
+
+
+_HOST_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?:\.(?!-)[a-z0-9-]{1,63})*(?::[0-9]{1,5})?")
+
+
+def _checked_rate_limits(overrides: dict[str, Any]) -> dict[str, str | None]:
+    """The built-in limits with the app's overrides; each name known, each value a limit
+    string Flask-Limiter reads (``"5 per minute; 20 per hour"``) or None (no limit)."""
+    for name, value in overrides.items():
+        if name not in RATE_LIMIT_DEFAULTS:
+            close = difflib.get_close_matches(str(name), RATE_LIMIT_DEFAULTS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise RuntimeError(f"REGISTRATION_RATE_LIMITS has no limit named {name!r}.{hint}")
+        if value is None:
+            continue
+        try:
+            parsed = parse_many(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if not parsed:
+            raise RuntimeError(
+                f"REGISTRATION_RATE_LIMITS[{name!r}] must be a limit such as '5 per minute' or None, not {value!r}."
+            )
+    return {**RATE_LIMIT_DEFAULTS, **overrides}

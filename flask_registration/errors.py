@@ -48,6 +48,10 @@ class RegistrationError(Exception):
         """Attach one more field error (field, LoopBack code, message)."""
         self.fields.setdefault(field, []).append((field_code, message))
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that both faces add to the answer (e.g. ``Retry-After``)."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         """The error in LoopBack's shape: ``{"error": {...}}``."""
         body: dict[str, Any] = {
@@ -173,3 +177,38 @@ class CSRFError(RegistrationError):
     status = 403
     code = "CSRF_FAILED"
     default_message = "The CSRF token is missing or invalid."
+
+
+class OAuthError(RegistrationError):
+    """Logging in or linking through a provider was refused or failed; ``code`` says
+    why (``OAUTH_STATE_MISMATCH``, ``OAUTH_ACCESS_DENIED``, ``OAUTH_PROVIDER_ERROR``,
+    ``OAUTH_ACCOUNT_NOT_VERIFIED``, ``OAUTH_IDENTITY_TAKEN``...; see docs/oauth.rst)."""
+
+    status = 400
+    code = "OAUTH_FAILED"
+    default_message = "Logging in with the provider did not work."
+
+
+class RateLimited(RegistrationError):
+    """Too many attempts from this client or at this address (429, ``Retry-After``).
+
+    :param retry_after: whole seconds until the next attempt can be counted.
+    """
+
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+    default_message = "Too many attempts. Please wait before trying again."
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(f"Too many attempts. Try again in {_wait(self.retry_after)}.")
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def _wait(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} seconds"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minutes" if minutes < 120 else f"{-(-minutes // 60)} hours"

@@ -5,35 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, Request, current_app, g
+from flask import Flask, current_app
 from flask_login import LoginManager
 from flask_mail import Mail
 
-from . import account_views, api, views  # noqa: F401 (account_views adds routes to views.bp)
+from . import account_views, api, cli, logs, views  # noqa: F401 (account_views adds routes to views.bp)
 from .config import apply_defaults
 from .flows import access
 from .flows import send_verification as _send_verification
 from .forms import LoginForm, SignupForm
 from .hooks import HookRegistry
+from .limits import RateLimits
 from .mail import MailSender, flask_mail_sender
 from .passwords import Passwords
 from .state import RegistrationState, get_state
 from .store import UserStore
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _user_from_access_token(request: Request) -> Any:
-    """Flask-Login's request loader: the user of an ``Authorization`` access token, so the
-    app's own ``@login_required`` JSON routes accept tokens too."""
-    header = request.headers.get("Authorization")
-    if not header:
-        return None
-    found = access.load_access_token(access.token_from_header(header))
-    if found is None:
-        return None
-    g.registration_access_token = found[1]
-    return found[0]
 
 
 def _exempt_api_from_csrf_protect() -> None:
@@ -53,6 +41,9 @@ class Registration:
     :param token_model: the app's access-token model, a subclass of
         :class:`~flask_registration.AccessTokenMixin`; without it, login issues no
         access token (sessions only).
+    :param oauth_model: the app's OAuth model, a subclass of
+        :class:`~flask_registration.OAuthMixin`, for logging in through providers
+        (``REGISTRATION_OAUTH_PROVIDERS``, see :doc:`oauth`); needs the ``oauth`` extra.
     :param signup_form: the signup form class (a :class:`~flask_registration.forms.SignupForm`
         subclass with the app's extra fields).
     :param login_form: the login form class.
@@ -69,6 +60,7 @@ class Registration:
         db: Any = None,
         user_model: type | None = None,
         token_model: type | None = None,
+        oauth_model: type | None = None,
         signup_form: type[SignupForm] = SignupForm,
         login_form: type[LoginForm] = LoginForm,
         mail_sender: MailSender | None = None,
@@ -76,6 +68,7 @@ class Registration:
         self.db = db
         self.user_model = user_model
         self.token_model = token_model
+        self.oauth_model = oauth_model
         self.signup_form = signup_form
         self.login_form = login_form
         self.mail_sender = mail_sender
@@ -90,13 +83,15 @@ class Registration:
         db: Any = None,
         user_model: type | None = None,
         token_model: type | None = None,
+        oauth_model: type | None = None,
         mail_sender: MailSender | None = None,
     ) -> None:
         """Set registration up on ``app``: config defaults, blueprints, Flask-Login,
         Flask-Mail. Arguments given here override the constructor's for this app.
 
         :raises RuntimeError: when called twice on one app, when ``db`` or
-            ``user_model`` is missing, or when a ``REGISTRATION_*`` key is unknown.
+            ``user_model`` is missing, when a ``REGISTRATION_*`` key is unknown, or when
+            ``SECRET_KEY`` is empty, a placeholder or short outside testing and debug.
         """
         if "registration" in app.extensions:
             raise RuntimeError(
@@ -105,6 +100,7 @@ class Registration:
         db = db if db is not None else self.db
         user_model = user_model if user_model is not None else self.user_model
         token_model = token_model if token_model is not None else self.token_model
+        oauth_model = oauth_model if oauth_model is not None else self.oauth_model
         if db is None or user_model is None:
             raise RuntimeError("Registration needs db= and user_model= (in the constructor or init_app).")
         apply_defaults(app)
@@ -123,6 +119,7 @@ class Registration:
                 parallelism=config["REGISTRATION_ARGON2_PARALLELISM"],
             ),
             mail_sender=mail_sender or self.mail_sender or flask_mail_sender,
+            rate_limits=RateLimits(app),
         )
         app.register_blueprint(views.bp, url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
         app.register_blueprint(api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
@@ -132,6 +129,12 @@ class Registration:
         if "csrf" in app.extensions:
             app.extensions["csrf"].exempt(api.bp)
         app.before_request(_exempt_api_from_csrf_protect)
+        logs.install()  # no link token in werkzeug's request log
+        app.cli.add_command(cli.registration_cli)
+        if oauth_model is not None or config["REGISTRATION_OAUTH_PROVIDERS"]:
+            from . import oauth  # flask-dance, the ``oauth`` extra: imported only when used
+
+            oauth.init_app(app, db=db, model=oauth_model, user_model=user_model)
 
     @staticmethod
     def _set_up_login(app: Flask) -> None:
@@ -142,7 +145,8 @@ class Registration:
             manager.login_view = "registration.login"
         if manager._user_callback is None and manager._request_callback is None:
             manager.user_loader(lambda session_id: get_state().store.get_by_session_id(session_id))
-            manager.request_loader(_user_from_access_token)
+            # The app's own @login_required JSON routes accept access tokens too.
+            manager.request_loader(access.user_from_access_token)
 
     # Hook decorators: each appends the function to its list and returns it unchanged.
 

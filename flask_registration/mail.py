@@ -65,6 +65,15 @@ class _TimedConnection(Connection):
             host.login(mail.username, mail.password)
         return host
 
+    def __exit__(self, *exc_info: Any) -> None:
+        # Once the server has taken the message, a QUIT that fails (it closed the
+        # connection first) is no failure: reporting one would make a queue send it twice.
+        if self.host is not None:
+            try:
+                self.host.quit()
+            except (OSError, smtplib.SMTPException):
+                self.host.close()
+
 
 def flask_mail_sender(message: Message) -> None:
     """Send through the app's Flask-Mail settings, within ``REGISTRATION_MAIL_TIMEOUT``."""

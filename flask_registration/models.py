@@ -7,8 +7,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask_login
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+try:  # the ``oauth`` extra; without it, OAuthMixin says what to install when it is used
+    from flask_dance.consumer.storage.sqla import OAuthConsumerMixin as _OAuthConsumerMixin
+except ImportError:  # pragma: no cover (the tests run with the extra)
+
+    class _OAuthConsumerMixin:  # type: ignore[no-redef]
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            if cls.__module__ != __name__:
+                raise ImportError("OAuthMixin needs flask-dance: pip install 'flask-registration[oauth]'.")
 
 
 def utcnow() -> datetime:
@@ -92,3 +102,37 @@ class AccessTokenMixin:
         from datetime import timedelta
 
         return as_utc(self.created_at) + timedelta(seconds=self.ttl)
+
+
+class OAuthMixin(_OAuthConsumerMixin):
+    """Columns of the app's OAuth model: one row per provider account linked to a user.
+
+    On top of flask-dance's ``OAuthConsumerMixin`` (``id``, ``provider``, ``token``,
+    ``created_at``, here timezone-aware) it adds ``provider_user_id`` (the provider's id
+    for the person) and ``user_id``. Set ``__user_tablename__`` as for
+    :class:`AccessTokenMixin`, and pass the class as ``Registration(oauth_model=...)``::
+
+        class OAuth(db.Model, OAuthMixin):
+            __tablename__ = "oauth"
+            __user_tablename__ = "users"
+
+    Two unique constraints decide every race: ``(provider, provider_user_id)``, so a
+    provider account belongs to one local user at most, and ``(provider, user_id)``, so
+    a user has one account of each provider (flask-dance's storage reads one token per
+    provider for the logged-in user). Rows go when their user does (``ON DELETE CASCADE``).
+    """
+
+    __user_tablename__ = "user"
+
+    provider_user_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+    @declared_attr
+    def user_id(cls) -> Mapped[Any]:  # noqa: N805 (SQLAlchemy passes the class)
+        return mapped_column(
+            ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:  # noqa: N805
+        return (UniqueConstraint("provider", "provider_user_id"), UniqueConstraint("provider", "user_id"))

@@ -21,7 +21,9 @@ class Passwords:
             parallelism=parallelism,
             type=Type.ID,
         )
-        self._dummy: str | None = None
+        # Made now, not at the first unknown address: that first login would otherwise
+        # cost one hash more than a known one, and show it.
+        self._dummy = self._hasher.hash("dummy password for timing")
 
     def hash(self, password: str) -> str:
         """An argon2id hash of ``password``."""
@@ -34,8 +36,6 @@ class Passwords:
         is checked instead, so both answers cost the same time.
         """
         if not hashed:
-            if self._dummy is None:
-                self._dummy = self._hasher.hash("dummy password for timing")
             hashed = self._dummy
             password = password + "\x00never matches"
         if hashed.startswith(BCRYPT_PREFIXES):

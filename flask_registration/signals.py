@@ -24,13 +24,15 @@ verification_sent = _signals.signal(
 )
 mail_failed = _signals.signal(
     "mail-failed",
-    doc="An email could not be sent. Keyword arguments: ``user``, ``kind`` "
-    "(``'verify'`` or ``'existing_account'``), ``error`` (the exception).",
+    doc="An email could not be sent. Keyword arguments: ``user``, ``kind`` (the email "
+    "template's name: ``'verify'``, ``'existing_account'``, ``'reset'``, "
+    "``'password_changed'``, ``'change_email'``, ``'email_change_notice'``, "
+    "``'email_taken'``), ``error`` (the exception).",
 )
 user_verified = _signals.signal(
     "user-verified",
-    doc="A user followed a valid verification link for the first time. Keyword "
-    "arguments: ``user``.",
+    doc="A user's address was verified for the first time (a link followed, or "
+    "``flask registration verify``). Keyword arguments: ``user``.",
 )
 user_logged_in = _signals.signal(
     "user-logged-in",
@@ -71,4 +73,19 @@ access_token_created = _signals.signal(
     "access-token-created",
     doc="An access token was issued at login. Keyword arguments: ``user``, ``token`` "
     "(the stored row: its ``id`` is the token's hash, never the token).",
+)
+oauth_logged_in = _signals.signal(
+    "oauth-logged-in",
+    doc="A user logged in through a provider (OAuth). Keyword arguments: ``user``, "
+    "``provider`` (its name, e.g. ``'github'``).",
+)
+oauth_identity_linked = _signals.signal(
+    "oauth-identity-linked",
+    doc="A provider's account was linked to a user (a signup through it, a verified "
+    "address that matched, or the connections page). Keyword arguments: ``user``, "
+    "``provider``, ``provider_user_id``.",
+)
+oauth_identity_unlinked = _signals.signal(
+    "oauth-identity-unlinked",
+    doc="A user unlinked a provider's account. Keyword arguments: ``user``, ``provider``.",
 )

@@ -13,17 +13,19 @@ from .store import UserStore
 
 if TYPE_CHECKING:
     from .extension import Registration
+    from .limits import RateLimits
 
 
 @dataclass
 class RegistrationState:
     """What one app's registration needs: the extension (hooks, forms), the store,
-    the password hasher and the mail sender."""
+    the password hasher, the mail sender and the rate-limit counters."""
 
     extension: Registration
     store: UserStore
     passwords: Passwords
     mail_sender: MailSender
+    rate_limits: RateLimits | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -161,6 +162,47 @@ class UserStore:
             raise DuplicateEmail(new_email) from None
         self.session.refresh(user)
         return bool(result.rowcount == 1)
+
+    # Unverified accounts (the operator's commands).
+
+    def unverified(self, *, created_before: datetime | None = None) -> list[Any]:
+        """Users whose address is not verified, oldest first; with ``created_before``,
+        only those created before that time."""
+        model = self.model
+        query = select(model).where(model.email_verified_at.is_(None))
+        if created_before is not None:
+            query = query.where(model.created_at < created_before)
+        return list(self.session.scalars(query.order_by(model.created_at, model.id)))
+
+    def delete_unverified(self, *, created_before: datetime) -> list[Any]:
+        """Delete the users still unverified that were created before ``created_before``,
+        with their access tokens, in one transaction; return them (detached).
+
+        The DELETE repeats both conditions, so an account verified meanwhile is kept.
+        """
+        model = self.model
+        condition = (model.email_verified_at.is_(None), model.created_at < created_before)
+        users = list(self.session.scalars(select(model).where(*condition).order_by(model.created_at, model.id)))
+        if not users:
+            return []
+        ids = [user.id for user in users]
+        doomed = select(model.id).where(model.id.in_(ids), *condition)
+        if self.token_model is not None:
+            self.session.execute(
+                delete(self.token_model)
+                .where(self.token_model.user_id.in_(doomed))
+                .execution_options(synchronize_session=False)
+            )
+        result = self.session.execute(
+            delete(model).where(model.id.in_(ids), *condition).execution_options(synchronize_session=False)
+        )
+        deleted = set(ids)
+        if result.rowcount != len(ids):  # some were verified meanwhile (no RETURNING: MySQL has none)
+            deleted -= set(self.session.scalars(select(model.id).where(model.id.in_(ids))))
+        for user in users:
+            self.session.expunge(user)
+        self.session.commit()
+        return [user for user in users if user.id in deleted]
 
     # Access tokens (only with a token model).
 

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from werkzeug.wrappers import Response
 
 from . import flows
-from .errors import EmailNotVerified, RegistrationError, TokenExpired
+from .errors import EmailNotVerified, RateLimited, RegistrationError, TokenExpired
 from .forms import FIELD_NAMES, LogoutForm, ResendForm
 from .redirects import safe_redirect
 from .state import get_state
@@ -29,8 +29,29 @@ def _logout_form() -> dict[str, Any]:
     return {"registration_logout_form": LogoutForm}
 
 
+@bp.errorhandler(RateLimited)
+def _rate_limited(error: RateLimited) -> tuple[str, int, dict[str, str]]:
+    # The same status and Retry-After as the JSON face, on a page of its own.
+    return render_template("registration/rate_limited.html", error=error), error.status, error.headers()
+
+
+def form_status(form: Any) -> int:
+    """The status of a form page: 200, or that of the flow's error shown on it (422 for
+    the form's own checks)."""
+    if not (form.errors or form.form_errors):
+        return 200
+    return int(getattr(form, "registration_status", 422))
+
+
 def show_errors(form: Any, error: RegistrationError) -> None:
-    """Put a flow's error messages on the form's fields (or above the form)."""
+    """Put a flow's error messages on the form's fields (or above the form).
+
+    A :class:`~flask_registration.RateLimited` is raised again instead: it is not about
+    the form, and its page answers 429 with ``Retry-After``.
+    """
+    if isinstance(error, RateLimited):
+        raise error
+    form.registration_status = error.status
     if not error.fields:
         form.form_errors.append(error.message)
     for name, errors in error.fields.items():
@@ -54,7 +75,7 @@ def signup() -> Page:
             return render_template(
                 "registration/check_email.html", email=result.email, email_sent=result.email_sent
             )
-    status = 422 if form.errors or form.form_errors else 200
+    status = form_status(form)
     return render_template("registration/signup.html", form=form), status
 
 
@@ -86,7 +107,7 @@ def resend() -> Page:
             show_errors(form, exc)
         else:
             return render_template("registration/check_email.html", email=None, email_sent=True, resent=True)
-    status = 422 if form.errors or form.form_errors else 200
+    status = form_status(form)
     return render_template("registration/resend.html", form=form), status
 
 

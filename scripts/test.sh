@@ -2,9 +2,10 @@
 # The whole test suite, on a fresh Debian 12 machine with Python 3.11: a virtualenv
 # with the package and its test/docs extras; lint, type check and the Sphinx docs
 # (warnings are errors); then pytest twice, on SQLite and on a throwaway PostgreSQL
-# that this script installs (apt), starts on 127.0.0.1 and stops. The browser tests use
-# Debian's chromium (installed with apt when missing). Extra arguments go to both
-# pytest runs.
+# that this script installs (apt), starts on 127.0.0.1 and stops. A throwaway Redis is
+# started and stopped the same way, for the rate-limit and queued-mail tests
+# (TEST_REDIS_URL). The browser tests use Debian's chromium (installed with apt when
+# missing). Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
@@ -14,6 +15,8 @@ echo "== mypy"; .venv/bin/mypy
 echo "== docs"; .venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 source scripts/_postgres.sh
+source scripts/_redis.sh
+trap 'stop_redis; stop_postgres' EXIT
 
 # The browser tests drive Debian's Chromium (never `playwright install`: it downloads).
 if [ ! -x /usr/bin/chromium ]; then

@@ -42,12 +42,16 @@ def make_app(config: dict[str, Any] | None = None, *, registration: Registration
     app = Flask(__name__)
     app.config.update(
         TESTING=True,
-        SECRET_KEY="test secret key",
+        # At least 16 characters: some tests serve the app with TESTING off.
+        SECRET_KEY="test secret key of the suite",
         SERVER_NAME="localhost",
         MAIL_SUPPRESS_SEND=False,
         MAIL_DEFAULT_SENDER="Tests <tests@example.com>",
         SQLALCHEMY_DATABASE_URI="sqlite://",
         REGISTRATION_SIGNUP_FIELDS=["username"],
+        # Many tests sign up and log in again and again from one address: the limits are
+        # off here, and tests/test_rate_limits.py turns them on.
+        REGISTRATION_RATE_LIMITS_ENABLED=False,
         **CHEAP_ARGON2,
     )
     app.config.update(config or {})

@@ -160,7 +160,7 @@ def test_change_email_page_with_a_wrong_password_shows_it_and_sends_nothing(app,
     html_login(client)
     data = {**hidden(client, "/account/email"), "new_email": "ada@new.example", "password": "wrong"}
     r = client.post("/account/email", data=data)
-    assert r.status_code == 422 and inputs(r.get_data(as_text=True))["password"]["aria-invalid"] == "true"
+    assert r.status_code == 400 and inputs(r.get_data(as_text=True))["password"]["aria-invalid"] == "true"
     assert mailbox.messages == [] and account(app) == ("ada@example.com", None)
 
 

@@ -31,7 +31,7 @@ def _csrf(page: bytes) -> str:
 
 def _demo_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     return {
-        "SECRET_KEY": "demo test",
+        "SECRET_KEY": "demo test secret key, long enough",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.sqlite'}",
         "REGISTRATION_ARGON2_TIME_COST": 1,
         "REGISTRATION_ARGON2_MEMORY_COST": 8,

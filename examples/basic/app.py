@@ -125,8 +125,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "demo.sqlite"),
         MAIL_DEFAULT_SENDER="flask-registration demo <no-reply@demo.localhost>",
+        # The cookie settings docs/security.rst recommends. Chromium keeps Secure cookies
+        # on http://127.0.0.1 and http://localhost too (secure origins), so the demo
+        # still works without HTTPS on your own machine.
+        SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=True,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         REGISTRATION_SIGNUP_FIELDS=["username"],
     )
     for key in ("MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD"):

@@ -39,12 +39,30 @@ def issue_access_token(user: Any, ttl_seconds: int) -> dict[str, Any] | None:
     return {"id": token, "ttl": row.ttl, "created": as_utc(row.created_at).isoformat(), "userId": user.id}
 
 
-def token_from_header(value: str) -> str:
-    """The token in an ``Authorization`` header: ``Bearer <t>`` or LoopBack's bare ``<t>``."""
+def token_from_header(value: str | None) -> str | None:
+    """The access token in an ``Authorization`` header: ``Bearer <t>`` or LoopBack's
+    bare ``<t>``; None for no header, another scheme (``Basic ...``, which a browser sends
+    to a site behind HTTP authentication), or when the app has no token model."""
+    if not value or get_state().store.token_model is None:
+        return None
     value = value.strip()
     if value[:7].lower() == "bearer ":
-        return value[7:].strip()
-    return value
+        value = value[7:].strip()
+    return value if value and " " not in value else None
+
+
+def user_from_access_token(request: Any) -> Any | None:
+    """A Flask-Login request loader: the user of the request's access token, or None.
+
+    flask_registration installs it when the app has no loader of its own; an app with its
+    own ``LoginManager`` can install it too: ``login_manager.request_loader(user_from_access_token)``.
+    """
+    token = token_from_header(request.headers.get("Authorization"))
+    found = load_access_token(token) if token else None
+    if found is None:
+        return None
+    g.registration_access_token = found[1]
+    return found[0]
 
 
 def load_access_token(token: str) -> tuple[Any, Any] | None:

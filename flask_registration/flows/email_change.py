@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app, url_for
 
-from .. import signals
+from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
 from ..mail import build_message, deliver
 from ..state import get_state
@@ -47,18 +47,24 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
     recorded as pending all the same (so the requester sees no difference), but its
     owner gets a notice instead of a link; off, it is a 422 ``uniqueness`` on ``newEmail``.
 
-    :returns: whether the mail server took the confirmation message.
+    :returns: whether the mail sender took the message to the new address (the link, or
+        for a taken address the notice to its owner).
     :raises InvalidPassword: wrong password.
     """
     state = get_state()
     config = current_app.config
+    # Counted per account: the request emails both addresses, and checks a password.
+    limits.hit("change_email", email=user.email)
+    limits.check("failed_login", email=user.email)
     if not isinstance(password, str) or not state.passwords.verify(user.password_hash, password):
+        limits.failed_login(user.email)
         raise InvalidPassword(field="password", field_code="invalid")
     normalized = _check_new_email(new_email)
     if normalized == user.email:
         raise ValidationError.from_fields({"newEmail": [("same", "is already your address.")]})
     state.extension.hooks.run("before_change_email", user, normalized)
-    taken = state.store.find_by_email(normalized) is not None
+    owner = state.store.find_by_email(normalized)
+    taken = owner is not None
     if taken and not config["REGISTRATION_PREVENT_ENUMERATION"]:
         raise ValidationError.from_fields({"newEmail": [("uniqueness", "Email already exists.")]})
 
@@ -68,7 +74,9 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
     user.pending_email = normalized
     state.store.save()
     if taken:
-        sent = _send("email_taken", normalized, user=user)
+        # To the owner of the taken address, about their own account: nothing here names
+        # the requester's account.
+        sent = _send("email_taken", normalized, user=owner, subject=config["REGISTRATION_EXISTING_ACCOUNT_SUBJECT"])
     else:
         token = make_token(config["REGISTRATION_CHANGE_EMAIL_SALT"], user.id, _binding(user.email, normalized))
         link = url_for("registration.confirm_email", uid=user.id, token=token, _external=True)
@@ -77,6 +85,8 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
             normalized,
             user=user,
             link=link,
+            uid=user.id,
+            token=token,
             subject=config["REGISTRATION_CHANGE_EMAIL_SUBJECT"],
             valid_for=config["REGISTRATION_CHANGE_EMAIL_WITHIN"],
         )

@@ -8,7 +8,7 @@ from typing import Any
 import flask_login
 from flask import current_app
 
-from .. import signals
+from .. import limits, signals
 from ..errors import EmailNotVerified, LoginFailed, ValidationError
 from ..state import get_state
 from ..validation import check_payload, normalize_email
@@ -37,11 +37,18 @@ def authenticate(email: str, password: str) -> Any:
         normalized: str | None = normalize_email(email, check_deliverability=False)
     except ValidationError:
         normalized = None
+    # Every login counts per client; refused ones count per client and per address too,
+    # and a full bucket refuses before the hash is checked. Nothing is cleared on
+    # success (see limits.failed_login).
+    bucket = normalized or email
+    limits.hit("login")
+    limits.check("failed_login", email=bucket)
     user = state.store.find_by_email(normalized) if normalized else None
     too_long = len(password) > config["REGISTRATION_PASSWORD_MAX_LENGTH"]
     # A too-long password is checked against the dummy: same cost, never a match.
     ok = state.passwords.verify(user.password_hash if user and not too_long else None, password)
     if user is None or not ok or too_long:
+        limits.failed_login(bucket)
         signals.login_failed.send(_app(), email=normalized or email[:320], code=LoginFailed.code)
         raise LoginFailed()
     assert user.password_hash is not None

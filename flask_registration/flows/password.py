@@ -1,7 +1,7 @@
 """Passwords after signup: reset through an emailed link, change while logged in.
 
-Both end every other session (a new auth stamp) and revoke the user's access tokens,
-and tell the user by email.
+A reset ends every session and access token of the user; a change ends all but the
+current one. Both rotate the auth stamp and tell the user by email.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import flask_login
 from flask import current_app, request, session, url_for
 
-from .. import signals
+from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
 from ..mail import build_message, deliver
 from ..models import utcnow
@@ -49,18 +49,22 @@ def request_password_reset(email: Any) -> bool:
     config = current_app.config
     if not isinstance(email, str) or not email:
         raise ValidationError("can't be blank.", field="email", field_code="presence")
-    user = state.store.find_by_email(normalize_email(email))
+    normalized = normalize_email(email)
+    limits.hit("reset", email=normalized)
+    user = state.store.find_by_email(normalized)
     if user is None:
         if config["REGISTRATION_PREVENT_ENUMERATION"]:
             return True
         raise UserNotFound("No account uses this email address.", code="EMAIL_NOT_FOUND")
-    link = url_for("registration.reset_password", token=reset_token(user), _external=True)
+    token = reset_token(user)
+    link = url_for("registration.reset_password", token=token, _external=True)
     message = build_message(
         "reset",
         recipient=user.email,
         subject=config["REGISTRATION_RESET_SUBJECT"],
         user=user,
         link=link,
+        token=token,
         valid_for=config["REGISTRATION_RESET_WITHIN"],
     )
     error = deliver(state.mail_sender, message, kind="reset")
@@ -130,7 +134,10 @@ def reset_password(token: Any, new_password: Any) -> Any:
     user = user_for_reset_token(token)
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_reset_password", user)
+    was_verified = user.email_verified
     _set_password(user, new_password, verify=True)
+    if not was_verified:
+        signals.user_verified.send(_app(), user=user)
     _tell(user)
     signals.password_reset.send(_app(), user=user)
     state.extension.hooks.run("after_reset_password", user)
@@ -145,7 +152,10 @@ def change_password(user: Any, old_password: Any, new_password: Any) -> None:
     :raises InvalidPassword: ``old_password`` is wrong.
     """
     state = get_state()
+    # The current password is a guess like a login's: same buckets, same refusal.
+    limits.check("failed_login", email=user.email)
     if not isinstance(old_password, str) or not state.passwords.verify(user.password_hash, old_password):
+        limits.failed_login(user.email)
         raise InvalidPassword(field="oldPassword", field_code="invalid")
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_change_password", user)

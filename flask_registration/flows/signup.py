@@ -11,14 +11,14 @@ from flask import current_app
 from sqlalchemy import Boolean, Float, Integer, Numeric, String
 from sqlalchemy import inspect as sa_inspect
 
-from .. import signals
+from .. import limits, signals
 from ..config import PROTECTED_FIELDS
 from ..errors import ValidationError
 from ..mail import build_message, deliver
 from ..state import get_state
 from ..store import DuplicateEmail
 from ..validation import check_password, check_payload, normalize_email
-from .verify import send_verification
+from .verify import send_verification, verify_user
 
 
 @dataclass
@@ -112,24 +112,39 @@ def _model_fields(model: type, data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in extras and k in columns and k not in PROTECTED_FIELDS}
 
 
+def checked_new_user_data(data: Any) -> dict[str, Any]:
+    """Every check a new account goes through, whichever face creates it: the data's
+    shape, the address, the password and the extra fields' columns, then the
+    ``before_signup`` hooks (which may change ``data`` in place or veto by raising), then
+    the same checks again, as a hook may have rewritten the address or the password.
+
+    :returns: the checked data, its address normalised.
+    :raises ValidationError: bad data or a hook's veto.
+    """
+    state = get_state()
+    model = state.store.model
+    data = check_signup_data(data)
+    check_column_values(model, data)
+    state.extension.hooks.run("before_signup", data)
+    data = check_signup_data(data)
+    check_column_values(model, data)
+    return data
+
+
 def signup(data: Any) -> SignupResult:
     """Register a user from submitted data (``email``, ``password``, declared extras).
 
-    Order: check the data; run ``before_signup`` hooks (they may change ``data`` in place
-    or veto by raising); hash the password; insert and commit (the unique index decides
-    between two signups of one address); send the verification email; send
-    ``user_registered``; run ``after_signup`` hooks.
+    Order: check the data and run ``before_signup`` hooks (see
+    :func:`checked_new_user_data`); hash the password; insert and commit (the unique
+    index decides between two signups of one address); send the verification email;
+    send ``user_registered``; run ``after_signup`` hooks.
 
     :raises ValidationError: bad data, a hook's veto, or (enumeration prevention off)
         an address that is taken (field ``email``, code ``uniqueness``).
     """
     state = get_state()
-    data = check_signup_data(data)
-    check_column_values(state.store.model, data)
-    state.extension.hooks.run("before_signup", data)
-    # A hook may have rewritten the address or password: check them again.
-    data = check_signup_data(data)
-    check_column_values(state.store.model, data)
+    data = checked_new_user_data(data)
+    limits.hit("signup", email=data["email"])  # before the hash: a refusal costs nothing
     password_hash = state.passwords.hash(data["password"])
     public = {k: v for k, v in data.items() if k != "password"}
     email = data["email"]
@@ -171,3 +186,54 @@ def _existing_account(existing: Any, email: str) -> SignupResult:
     if error is not None:
         signals.mail_failed.send(_app(), user=existing, kind="existing_account", error=error)
     return SignupResult(user=None, created=False, email_sent=error is None, email=email)
+
+
+def create_user(data: Any, *, verified: bool = False) -> Any:
+    """Create an account without a signup's emails (an operator's command, an import).
+
+    The same checks and ``before_signup`` hooks as :func:`signup`; then
+    ``user_registered`` and the ``after_signup`` hooks; then, with ``verified``, the
+    address is marked verified as by :func:`~flask_registration.flows.verify.verify_user`
+    (``before_confirm`` may still refuse: the account then exists, unverified).
+
+    :returns: the new user.
+    :raises ValidationError: bad data, a hook's veto, or an address that is taken (field
+        ``email``, code ``uniqueness``): the caller is trusted, so enumeration
+        prevention does not apply.
+    """
+    state = get_state()
+    data = checked_new_user_data(data)
+    taken = ValidationError.from_fields({"email": [("uniqueness", "already has an account.")]})
+    if state.store.find_by_email(data["email"]) is not None:
+        raise taken
+    fields = {
+        **_model_fields(state.store.model, data),
+        "email": data["email"],
+        "password_hash": state.passwords.hash(data["password"]),
+    }
+    try:
+        user = state.store.create(fields)
+    except DuplicateEmail:
+        raise taken from None
+    public = {k: v for k, v in data.items() if k != "password"}
+    signals.user_registered.send(_app(), user=user, data=public)
+    state.extension.hooks.run("after_signup", user, public)
+    if verified:
+        verify_user(user)
+    return user
+
+
+# For the other ways of making an account (signing up through a provider, flows/oauth.py).
+
+
+def user_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns a new account takes from checked signup ``data``: the declared extra
+    fields that are columns of the app's model (never the address or a password)."""
+    return _model_fields(get_state().store.model, data)
+
+
+def answer_existing_account(existing: Any, email: str) -> SignupResult:
+    """The answer to a new account asked for an address that already has one, whichever
+    face asked: with enumeration prevention, that of a new account (and a notice to the
+    owner); without, a ``uniqueness`` error on ``email``."""
+    return _existing_account(existing, email)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import current_app, url_for
 
-from .. import signals
+from .. import limits, signals
 from ..errors import InvalidToken, TokenExpired, UserNotFound, ValidationError
 from ..mail import build_message, deliver
 from ..redirects import safe_redirect
@@ -117,14 +117,25 @@ def confirm(uid: Any, token: Any) -> ConfirmResult:
         raise UserNotFound()
     if not matches(email_digest, user.email):
         raise InvalidToken("This link was sent to an address the account no longer uses.")
+    return ConfirmResult(user, newly_verified=verify_user(user))
+
+
+def verify_user(user: Any) -> bool:
+    """Mark ``user``'s address verified, as a followed link does, but without one (an
+    operator's command, an import): ``before_confirm`` hooks may refuse by raising;
+    ``user_verified`` and ``after_confirm`` follow the first time only.
+
+    :returns: whether this call verified the address (False when it already was).
+    """
     if user.email_verified:
-        return ConfirmResult(user, newly_verified=False)
+        return False
+    state = get_state()
     state.extension.hooks.run("before_confirm", user)
     newly = state.store.mark_verified(user)
     if newly:
         signals.user_verified.send(_app(), user=user)
         state.extension.hooks.run("after_confirm", user)
-    return ConfirmResult(user, newly_verified=newly)
+    return newly
 
 
 def user_for_expired_link(error: TokenExpired) -> Any | None:
@@ -154,6 +165,7 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
     if not isinstance(email, str) or not email:
         raise ValidationError("can't be blank.", field="email", field_code="presence")
     normalized = normalize_email(email)
+    limits.hit("resend", email=normalized)
     prevent = current_app.config["REGISTRATION_PREVENT_ENUMERATION"]
     user = get_state().store.find_by_email(normalized)
     if user is None:

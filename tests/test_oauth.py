@@ -1,0 +1,602 @@
+"""Third-party login: the whole dance over HTTP against a real OAuth2 provider.
+
+The provider is the Authlib server of ``examples/oauth/provider.py`` on a loopback port;
+the app runs on another, with the real SMTP server behind it. Each dance goes app →
+provider's consent page → code → the app's callback → token exchange → ``/userinfo``
+→ a local account created, linked or refused.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import select
+
+from flask_registration import Registration, ValidationError, signals
+from tests.conftest import Mailbox, free_port
+from tests.models import AccessToken, User, db, make_app
+from tests.oauth_provider import OAuth, consent, csrf_token, dance, load_provider_module, serve
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _insecure_transport() -> Iterator[None]:
+    # oauthlib refuses plain http unless told otherwise; everything here is on 127.0.0.1.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+        yield
+
+
+@dataclass
+class Site:
+    """The app and the provider, both served."""
+
+    app: Flask
+    url: str
+    provider: Flask
+    provider_url: str
+    registration: Registration
+
+    def login_url(self, **query: str) -> str:
+        return f"{self.url}/login/local" + (f"?{urlencode(query)}" if query else "")
+
+    def users(self) -> list[Any]:
+        with self.app.app_context():
+            found = list(db.session.scalars(select(User).order_by(User.id)))
+            db.session.expunge_all()
+            return found
+
+    def identities(self) -> list[tuple[str, str, int]]:
+        with self.app.app_context():
+            rows = db.session.scalars(select(OAuth).order_by(OAuth.id))
+            return [(r.provider, r.provider_user_id, r.user_id) for r in rows]
+
+    def token_of(self, provider_user_id: str) -> dict[str, Any]:
+        with self.app.app_context():
+            row = db.session.scalars(select(OAuth).filter_by(provider_user_id=provider_user_id)).one()
+            return dict(row.token)
+
+    def add_user(self, email: str, *, verified: bool, password: str | None = PASSWORD) -> int:
+        with self.app.app_context():
+            state = self.app.extensions["registration"]
+            user = User(
+                email=email,
+                password_hash=state.passwords.hash(password) if password else None,
+                email_verified_at=None,
+            )
+            db.session.add(user)
+            db.session.commit()
+            if verified:
+                state.store.mark_verified(user)
+            return int(user.id)
+
+    def me(self, http: requests.Session) -> requests.Response:
+        return http.get(f"{self.url}/api/users/me", headers={"Accept": "application/json"})
+
+    def log_in(self, http: requests.Session, email: str, password: str = PASSWORD) -> None:
+        r = http.post(f"{self.url}/api/users/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+
+
+def _site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
+    provider_module = load_provider_module()
+    provider = provider_module.create_provider()
+    provider_port, app_port = free_port(), free_port()
+    provider_url = f"http://127.0.0.1:{provider_port}"
+    settings = {
+        "title": "Local provider",
+        "client_id": "the-client",
+        "client_secret": "the-secret",
+        "authorization_url": f"{provider_url}/authorize",
+        "token_url": f"{provider_url}/token",
+        "userinfo_url": f"{provider_url}/userinfo",
+        "scope": ["openid", "profile", "email"],
+    }
+    config: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_SERVER": mailbox.host,
+        "MAIL_PORT": mailbox.port,
+        "SERVER_NAME": f"127.0.0.1:{app_port}",
+        "REGISTRATION_POST_LOGIN_REDIRECT": "/",
+    }
+    for marker in reversed(list(request.node.iter_markers("app_config"))):
+        config.update(marker.kwargs)
+    settings.update(config.pop("local_settings", {}))
+    config["REGISTRATION_OAUTH_PROVIDERS"] = {"local": settings}
+    registration = Registration(db=db, user_model=User, token_model=AccessToken, oauth_model=OAuth)
+    app = make_app(config, registration=registration)
+    with app.app_context():
+        db.create_all()
+    with serve(provider, provider_port) as provider_base, serve(app, app_port) as base:
+        # The client's real redirect URI, now that the app has its port.
+        provider_module.register_client(provider, "the-client", "the-secret", [f"{base}/login/local/authorized"])
+        yield Site(app, base, provider, provider_base, registration)
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
+    yield from _site(mailbox, database_url, request)
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+# A new account.
+
+
+def test_verified_email_creates_a_verified_account_and_logs_in(site, http, mailbox):
+    r = dance(http, site.login_url(), sub="ada-1", email="Ada@Example.com", verified=True, name="Ada")
+    assert r.status_code == 200
+    assert r.url == f"{site.url}/"
+    assert any(h.url.startswith(f"{site.url}/login/local/authorized?code=") for h in r.history)
+
+    me = site.me(http)
+    assert me.status_code == 200
+    assert me.json()["email"] == "ada@example.com"
+    assert me.json()["emailVerified"] is True
+    (user,) = site.users()
+    assert user.password_hash is None
+    assert site.identities() == [("local", "ada-1", user.id)]
+    token = site.token_of("ada-1")
+    assert token["token_type"].lower() == "bearer" and token["access_token"]
+    assert mailbox.messages == []  # the provider vouched for the address: no link to follow
+
+
+def test_the_dance_sends_its_signals(site, http):
+    seen: list[tuple[str, Any]] = []
+
+    def on_linked(sender: Any, **kw: Any) -> None:
+        seen.append(("linked", (kw["provider"], kw["provider_user_id"], kw["user"].email)))
+
+    def on_logged_in(sender: Any, **kw: Any) -> None:
+        seen.append(("logged_in", (kw["provider"], kw["user"].email)))
+
+    def on_registered(sender: Any, **kw: Any) -> None:
+        seen.append(("registered", kw["data"]["oauth_provider"]))
+
+    with (
+        signals.oauth_identity_linked.connected_to(on_linked, sender=site.app),
+        signals.oauth_logged_in.connected_to(on_logged_in, sender=site.app),
+        signals.user_registered.connected_to(on_registered, sender=site.app),
+    ):
+        dance(http, site.login_url(), sub="sig-1", email="sig@example.com", verified=True)
+    assert seen == [
+        ("registered", "local"),
+        ("linked", ("local", "sig-1", "sig@example.com")),
+        ("logged_in", ("local", "sig@example.com")),
+    ]
+
+
+def test_a_known_identity_logs_its_user_in_again_and_keeps_the_new_token(site, http):
+    dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+    first = site.token_of("ada-1")["access_token"]
+    with requests.Session() as again:
+        # The provider now says another address: the identity, not the address, decides.
+        r = dance(again, site.login_url(), sub="ada-1", email="other@example.com", verified=True)
+        assert r.url == f"{site.url}/"
+        assert site.me(again).json()["email"] == "ada@example.com"
+    assert len(site.users()) == 1
+    assert site.token_of("ada-1")["access_token"] != first
+
+
+def test_unverified_email_creates_an_account_that_waits_for_the_emailed_link(site, http, mailbox):
+    r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
+    assert r.status_code == 200
+    assert "Check your email" in r.text and "bob@example.com" in r.text
+    assert site.me(http).status_code == 401
+    (user,) = site.users()
+    assert user.email_verified_at is None and user.password_hash is None
+    assert site.identities() == [("local", "bob-1", user.id)]
+
+    # Logging in through the provider again waits for the link as a password login does.
+    r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
+    assert r.status_code == 401
+    assert "Follow the link we emailed you" in r.text
+    assert site.me(http).status_code == 401
+
+    (msg,) = mailbox.wait_for(1)
+    assert msg["To"] == "bob@example.com"
+    assert http.get(mailbox.link(msg)).status_code == 200
+    r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
+    assert r.url == f"{site.url}/"
+    assert site.me(http).json()["emailVerified"] is True
+
+
+@pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
+def test_unverified_email_logs_in_at_once_when_verification_is_not_required(site, http, mailbox):
+    r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
+    assert r.url == f"{site.url}/"
+    body = site.me(http).json()
+    assert body["email"] == "bob@example.com" and body["emailVerified"] is False
+    (msg,) = mailbox.wait_for(1)  # the address is still to be verified
+    assert "/confirm?" in mailbox.link(msg)
+
+
+def test_no_email_asks_for_one_and_sends_the_normal_verification_email(site, http, mailbox):
+    r = dance(http, site.login_url(), sub="cy-1", email=None)
+    assert r.url == f"{site.url}/login/local/email"
+    assert "did not give us an email address" in r.text
+    assert site.users() == []
+
+    r = http.post(r.url, data={"csrf_token": csrf_token(r.text), "email": "not an address"})
+    assert r.status_code == 422
+    assert "not a valid email address" in html.unescape(r.text)
+    r = http.post(r.url, data={"csrf_token": csrf_token(r.text), "email": "Cy@Example.com"})
+    assert r.status_code == 200 and "Check your email" in r.text
+    assert site.me(http).status_code == 401
+    (user,) = site.users()
+    assert user.email == "cy@example.com" and user.email_verified_at is None
+    assert site.identities() == [("local", "cy-1", user.id)]
+
+    (msg,) = mailbox.wait_for(1)
+    assert msg["To"] == "cy@example.com"
+    assert http.get(mailbox.link(msg)).status_code == 200
+    r = dance(http, site.login_url(), sub="cy-1")
+    assert r.url == f"{site.url}/"
+    assert site.me(http).json()["email"] == "cy@example.com"
+
+
+def test_the_email_step_needs_a_dance_waiting_for_it(site, http):
+    r = http.get(f"{site.url}/login/local/email")
+    assert r.status_code == 400
+    assert "no login waiting" in r.text
+
+
+def test_no_email_then_a_taken_address_answers_as_for_a_new_one(site, http, mailbox):
+    owner = site.add_user("owner@example.com", verified=True)
+    r = dance(http, site.login_url(), sub="mal-1")
+    r = http.post(r.url, data={"csrf_token": csrf_token(r.text), "email": "owner@example.com"})
+    assert r.status_code == 200 and "Check your email" in r.text
+    assert [u.id for u in site.users()] == [owner]
+    assert site.identities() == []
+    (msg,) = mailbox.wait_for(1)
+    assert msg["To"] == "owner@example.com"
+    assert msg["Subject"] == "You already have an account"
+
+
+# An address that already has an account.
+
+
+def test_verified_email_links_a_verified_account_and_logs_in(site, http):
+    owner = site.add_user("dee@example.com", verified=True)
+    r = dance(http, site.login_url(), sub="dee-1", email="DEE@example.com", verified=True)
+    assert r.url == f"{site.url}/"
+    assert site.me(http).json()["id"] == owner
+    assert site.identities() == [("local", "dee-1", owner)]
+    assert len(site.users()) == 1
+    with requests.Session() as other:
+        site.log_in(other, "dee@example.com")  # the password still works
+
+
+@pytest.mark.app_config(REGISTRATION_OAUTH_LINK_BY_EMAIL=False)
+def test_linking_by_email_can_be_turned_off(site, http):
+    site.add_user("dee@example.com", verified=True)
+    r = dance(http, site.login_url(), sub="dee-1", email="dee@example.com", verified=True)
+    assert r.status_code == 409
+    assert "Log in with its password" in html.unescape(r.text)
+    assert site.identities() == []
+    assert site.me(http).status_code == 401
+
+
+def test_takeover_of_an_unverified_local_account_is_refused(site, http, mailbox):
+    # Someone signed up with the victim's address and a password of their own, and waits.
+    with requests.Session() as attacker:
+        r = attacker.post(f"{site.url}/api/users", json={"email": "vic@example.com", "password": "attacker's password"})
+        assert r.status_code == 202
+    mailbox.wait_for(1)
+    (planted,) = site.users()
+
+    # The victim logs in with the provider, which vouches for the address.
+    r = dance(http, site.login_url(), sub="vic-1", email="vic@example.com", verified=True)
+    assert r.status_code == 409
+    assert "has not been verified" in r.text
+    assert site.me(http).status_code == 401
+    assert site.identities() == []
+    (after,) = site.users()
+    assert (after.id, after.password_hash, after.email_verified_at) == (planted.id, planted.password_hash, None)
+
+    r = dance(http, site.login_url(), sub="vic-1", email="vic@example.com", verified=True,
+              headers={"Accept": "application/json"})
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "OAUTH_ACCOUNT_NOT_VERIFIED"
+
+
+def test_an_address_the_provider_does_not_vouch_for_never_links(site, http, mailbox):
+    owner = site.add_user("vic@example.com", verified=True)
+    r = dance(http, site.login_url(), sub="mal-1", email="vic@example.com", verified=False)
+    assert r.status_code == 200 and "Check your email" in r.text  # as for a new address
+    assert site.me(http).status_code == 401
+    assert site.identities() == []
+    assert [u.id for u in site.users()] == [owner]
+    (msg,) = mailbox.wait_for(1)
+    assert (msg["To"], msg["Subject"]) == ("vic@example.com", "You already have an account")
+
+
+@pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
+def test_an_address_the_provider_does_not_vouch_for_is_refused_without_enumeration_prevention(site, http):
+    site.add_user("vic@example.com", verified=True)
+    r = dance(http, site.login_url(), sub="mal-1", email="vic@example.com", verified=False)
+    assert r.status_code == 422
+    assert "Email already exists" in r.text
+    assert site.identities() == []
+
+
+def test_an_identity_linked_to_another_user_is_refused(site, http):
+    dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+    (ada,) = site.users()
+    bob = site.add_user("bob@example.com", verified=True)
+    with requests.Session() as bob_http:
+        site.log_in(bob_http, "bob@example.com")
+        r = dance(bob_http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+        assert r.status_code == 409
+        assert "already linked to another user" in r.text
+        assert site.me(bob_http).json()["id"] == bob  # still Bob, nothing switched
+    assert site.identities() == [("local", "ada-1", ada.id)]
+
+
+# Hooks.
+
+
+def test_a_before_signup_veto_shows_the_error_page_and_creates_nothing(site, http):
+    @site.registration.before_signup
+    def only_example_org(data: dict[str, Any]) -> None:
+        if not data["email"].endswith("@example.org"):
+            raise ValidationError("must be an example.org address.", field="email", field_code="domain")
+
+    try:
+        r = dance(http, site.login_url(), sub="eve-1", email="eve@example.com", verified=True)
+        assert r.status_code == 422
+        assert "must be an example.org address." in r.text
+        r = dance(http, site.login_url(), sub="eve-1", email="eve@example.com", verified=True,
+                  headers={"Accept": "application/json"})
+        assert r.status_code == 422
+        error = r.json()["error"]
+        assert error["code"] == "VALIDATION_ERROR"
+        assert error["details"]["codes"] == {"email": ["domain"]}
+        assert site.users() == [] and site.identities() == []
+    finally:
+        site.registration.hooks._hooks["before_signup"].remove(only_example_org)
+
+
+def test_before_signup_hooks_see_the_provider_and_fill_the_apps_fields(site, http):
+    seen: list[dict[str, Any]] = []
+
+    @site.registration.before_signup
+    def username_from_profile(data: dict[str, Any]) -> None:
+        seen.append(dict(data))
+        data["username"] = data["oauth_profile"]["name"]
+
+    try:
+        dance(http, site.login_url(), sub="fay-1", email="fay@example.com", verified=True, name="fay")
+    finally:
+        site.registration.hooks._hooks["before_signup"].remove(username_from_profile)
+    assert seen[0]["oauth_provider"] == "local"
+    assert seen[0]["oauth_profile"]["sub"] == "fay-1"
+    (user,) = site.users()
+    assert user.username == "fay"
+
+
+# The connections page and its JSON.
+
+
+def test_a_logged_in_user_links_a_provider_from_the_connections_page(site, http):
+    bob = site.add_user("bob@example.com", verified=True)
+    site.log_in(http, "bob@example.com")
+    page = http.get(f"{site.url}/account/connections")
+    assert page.status_code == 200
+    link = html.unescape(page.text.split('href="')[-1].split('"')[0])
+    assert link.startswith("/login/local?next=")
+
+    r = dance(http, site.url + link, sub="bob-gh", email="someone-else@example.com", verified=True)
+    assert r.url == f"{site.url}/account/connections"
+    assert "Local provider is linked to your account." in r.text
+    assert site.identities() == [("local", "bob-gh", bob)]
+
+    with requests.Session() as later:
+        dance(later, site.login_url(), sub="bob-gh")
+        assert site.me(later).json()["id"] == bob
+
+    r = http.get(f"{site.url}/api/users/me/identities")
+    assert r.status_code == 200
+    (identity,) = r.json()
+    assert identity["provider"] == "local" and identity["externalId"] == "bob-gh" and identity["userId"] == bob
+    assert identity["title"] == "Local provider"
+    assert "token" not in identity and "access_token" not in r.text
+
+
+def test_unlinking_never_removes_the_last_way_to_log_in(site, http):
+    dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+    page = http.get(f"{site.url}/account/connections")
+    r = http.post(f"{site.url}/account/connections/local/unlink", data={"csrf_token": csrf_token(page.text)})
+    assert r.status_code == 409
+    assert "only way to log in" in r.text
+
+    token = http.get(f"{site.url}/api/users/csrf-token").json()["csrfToken"]
+    r = http.delete(f"{site.url}/api/users/me/identities/local", headers={"X-CSRFToken": token})
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "OAUTH_LAST_LOGIN_METHOD"
+    assert len(site.identities()) == 1
+
+
+def test_unlinking_with_a_password_left(site, http):
+    bob = site.add_user("bob@example.com", verified=True)
+    site.log_in(http, "bob@example.com")
+    dance(http, site.login_url(), sub="bob-gh")
+    assert site.identities() == [("local", "bob-gh", bob)]
+
+    page = http.get(f"{site.url}/account/connections")
+    r = http.post(f"{site.url}/account/connections/local/unlink", data={"csrf_token": csrf_token(page.text)})
+    assert r.url == f"{site.url}/account/connections"
+    assert "no longer linked" in r.text
+    assert site.identities() == []
+
+
+def test_the_json_unlink_needs_the_csrf_header_with_a_cookie(site, http):
+    site.add_user("bob@example.com", verified=True)
+    site.log_in(http, "bob@example.com")
+    dance(http, site.login_url(), sub="bob-gh")
+    r = http.delete(f"{site.url}/api/users/me/identities/local")
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "CSRF_FAILED"
+    token = http.get(f"{site.url}/api/users/csrf-token").json()["csrfToken"]
+    r = http.delete(f"{site.url}/api/users/me/identities/github", headers={"X-CSRFToken": token})
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "OAUTH_NOT_LINKED"
+    r = http.delete(f"{site.url}/api/users/me/identities/local", headers={"X-CSRFToken": token})
+    assert r.status_code == 204
+    assert site.identities() == []
+
+
+def test_the_json_identities_take_an_access_token(site, http):
+    site.add_user("bob@example.com", verified=True)
+    with requests.Session() as api_client:
+        r = api_client.post(f"{site.url}/api/users/login", json={"email": "bob@example.com", "password": PASSWORD})
+        access = {"Authorization": f"Bearer {r.json()['id']}"}
+    with requests.Session() as anonymous:
+        assert anonymous.get(f"{site.url}/api/users/me/identities").status_code == 401
+        assert anonymous.get(f"{site.url}/api/users/me/identities", headers=access).json() == []
+        # No cookie, a token: no CSRF header needed; nothing linked yet.
+        r = anonymous.delete(f"{site.url}/api/users/me/identities/local", headers=access)
+        assert r.status_code == 404
+
+
+def test_the_connections_page_needs_a_login(site, http):
+    r = http.get(f"{site.url}/account/connections", allow_redirects=False)
+    assert r.status_code == 302
+    assert urlsplit(r.headers["Location"]).path == "/login"
+
+
+# The dance refused or failing: clean pages, nothing created.
+
+
+def test_denied_consent_gives_a_clean_error_page(site, http):
+    r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True, decision="deny")
+    assert r.status_code == 403
+    assert "You did not allow Local provider" in r.text
+    assert site.users() == [] and site.me(http).status_code == 401
+
+
+def _attackers_callback(site: Site) -> str:
+    """A callback URL with a code and state of someone else's dance (not followed)."""
+    with requests.Session() as attacker:
+        page = attacker.get(site.login_url())
+        r = consent(attacker, page, sub="mallory", email="mallory@example.com", verified=True, allow_redirects=False)
+    assert r.status_code == 302
+    callback = r.headers["Location"]
+    assert set(parse_qs(urlsplit(callback).query)) == {"code", "state"}
+    return str(callback)
+
+
+def test_a_callback_with_a_foreign_state_is_refused(site, http):
+    callback = _attackers_callback(site)
+    http.get(site.login_url(), allow_redirects=False)  # the victim's own dance, started
+    r = http.get(callback)
+    assert r.status_code == 400
+    assert "the state does not match" in r.text
+    assert site.users() == [] and site.me(http).status_code == 401
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    assert code in site.provider.extensions["test_provider"].codes  # never exchanged
+
+
+def test_a_callback_with_no_state_in_the_session_is_refused(site, http):
+    callback = _attackers_callback(site)
+    r = http.get(callback, headers={"Accept": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "OAUTH_STATE_MISMATCH"
+    assert site.users() == []
+
+
+def test_a_callback_cannot_be_replayed(site, http):
+    page = http.get(site.login_url())
+    r = consent(http, page, sub="ada-1", email="ada@example.com", verified=True, allow_redirects=False)
+    callback = r.headers["Location"]
+    assert http.get(callback).url == f"{site.url}/"
+    r = http.get(callback)
+    assert r.status_code == 400  # the state was used up
+    assert len(site.users()) == 1
+
+
+@pytest.mark.app_config(local_settings={"client_secret": "not the secret"})
+def test_a_wrong_client_secret_gives_a_clean_error_page(site, http, caplog):
+    r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+    assert r.status_code == 502
+    assert "did not accept this site's login request" in html.unescape(r.text)
+    assert site.users() == [] and site.me(http).status_code == 401
+    assert "not the secret" not in caplog.text
+
+
+@pytest.mark.app_config(local_settings={"userinfo_url": "http://127.0.0.1:9/userinfo"})
+def test_a_provider_that_cannot_say_who_you_are_gives_a_clean_error_page(site, http):
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused.
+    r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+    assert r.status_code == 502
+    assert "did not tell us who you are" in r.text
+    assert site.users() == []
+
+
+# Where the dance ends, and the JSON face of the callback.
+
+
+def test_next_is_followed_only_when_it_is_a_local_path(site, http):
+    r = dance(http, site.login_url(next="/somewhere?x=1"), sub="ada-1", email="ada@example.com", verified=True)
+    assert r.url == f"{site.url}/somewhere?x=1"
+    with requests.Session() as other:
+        r = dance(other, site.login_url(next="//evil.example/"), sub="ada-1")
+        assert r.url == f"{site.url}/"
+
+
+def test_the_callback_answers_json_when_asked(site, http):
+    r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True,
+              headers={"Accept": "application/json"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["outcome"] == "created" and body["redirect"] == "/"
+    assert site.me(http).json()["id"] == body["userId"]
+
+
+def test_flask_dance_storage_gives_the_app_the_users_token(site, http):
+    dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+    (user,) = site.users()
+    blueprint = site.app.blueprints["local"]
+    import flask_login
+
+    with site.app.test_request_context():
+        assert blueprint.token is None  # nobody logged in
+        flask_login.login_user(db.session.get(User, user.id))
+        assert blueprint.token["access_token"] == site.token_of("ada-1")["access_token"]
+        # flask-dance's own requests session, with that token, as an app's view would use it.
+        profile = blueprint.session.get(f"{site.provider_url}/userinfo").json()
+        assert profile["sub"] == "ada-1"
+
+
+def test_flask_dance_storage_refreshes_and_forgets_the_token_but_keeps_the_link(site, http):
+    dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
+    (user,) = site.users()
+    blueprint = site.app.blueprints["local"]
+    import flask_login
+
+    with site.app.test_request_context():
+        flask_login.login_user(db.session.get(User, user.id))
+        blueprint.token = {"access_token": "refreshed", "token_type": "Bearer"}  # what a refresh does
+    assert site.token_of("ada-1") == {"access_token": "refreshed", "token_type": "Bearer"}
+    with site.app.test_request_context():
+        flask_login.login_user(db.session.get(User, user.id))
+        del blueprint.token
+        assert not blueprint.token
+    assert site.token_of("ada-1") == {}
+    assert site.identities() == [("local", "ada-1", user.id)]  # unlinking is the connections page's
