@@ -9,6 +9,7 @@ from typing import Any
 import flask_login
 from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeEngine
 
 try:  # the ``oauth`` extra; without it, OAuthMixin says what to install when it is used
     from flask_dance.consumer.storage.sqla import OAuthConsumerMixin as _OAuthConsumerMixin
@@ -29,6 +30,14 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """``value`` with its zone (SQLite returns stored UTC times without one)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def python_type_of(kind: TypeEngine[Any]) -> type:
+    """The Python type values of a column type have; ``str`` for a custom type that does
+    not declare one (SQLAlchemy's base ``python_type`` would raise)."""
+    if type(kind).python_type is TypeEngine.python_type:
+        return str
+    return kind.python_type
 
 
 def new_stamp() -> str:

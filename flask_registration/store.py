@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .errors import ValidationError
-from .models import new_stamp, utcnow
+from .models import new_stamp, python_type_of, utcnow
 
 
 def token_digest(token: str) -> str:
@@ -36,11 +36,7 @@ class UserStore:
         self.db = db
         self.model = user_model
         self.token_model = token_model
-        pk_type = user_model.__table__.c.id.type
-        try:
-            self._id_type: type = pk_type.python_type
-        except NotImplementedError:  # a custom type without python_type
-            self._id_type = str
+        self._id_type = python_type_of(user_model.__table__.c.id.type)
 
     @property
     def session(self) -> Any:

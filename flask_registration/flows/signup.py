@@ -15,6 +15,7 @@ from .. import limits, signals
 from ..config import PROTECTED_FIELDS
 from ..errors import ValidationError
 from ..mail import build_message, deliver
+from ..models import python_type_of
 from ..state import get_state
 from ..store import DuplicateEmail
 from ..validation import check_password, check_payload, normalize_email
@@ -77,18 +78,11 @@ def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
     else:
         # Other column types (dates...) take only their own Python type, which a hook
         # may have made from the submitted text.
-        ok = isinstance(value, _python_type(kind))
-    return None if ok else ("type", f"must be {_TYPE_NAMES.get(_python_type(kind), 'a value of another type')}.")
+        ok = isinstance(value, python_type_of(kind))
+    return None if ok else ("type", f"must be {_TYPE_NAMES.get(python_type_of(kind), 'a value of another type')}.")
 
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
-
-
-def _python_type(kind: Any) -> type:
-    try:
-        return kind.python_type  # type: ignore[no-any-return]
-    except NotImplementedError:
-        return str
 
 
 def check_column_values(model: Any, data: Mapping[str, Any]) -> None:
