@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -95,3 +96,23 @@ def deliver(sender: MailSender, message: Message, *, kind: str) -> Exception | N
         log.warning("Could not send the %s email: %s: %s", kind, type(exc).__name__, exc)
         return exc
     return None
+
+
+def deliver_detached(
+    sender: MailSender, message: Message, *, kind: str, done: Callable[[Exception | None], Any]
+) -> None:
+    """Send ``message`` from a thread of its own, then call ``done(error)`` there (in an
+    app context).
+
+    For the answers that must not tell whether an address has an account (resend and
+    reset with enumeration prevention on): the request answers at once, whether or not an
+    email goes out, so its timing tells nothing either. The thread is not a daemon, so a
+    server stopping gracefully finishes the send first.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        with app.app_context():
+            done(deliver(sender, message, kind=kind))
+
+    threading.Thread(target=run, name=f"flask-registration-mail-{kind}", daemon=False).start()

@@ -13,12 +13,13 @@ from flask import current_app, request, session, url_for
 
 from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
-from ..mail import build_message, deliver
+from ..mail import build_message, deliver, deliver_detached
 from ..models import utcnow
 from ..state import get_state
 from ..tokens import load_token, make_token, matches
 from ..validation import check_password, normalize_email
 from .access import current_access_token
+from .verify import rehearse
 
 
 def _app() -> Any:
@@ -54,6 +55,7 @@ def request_password_reset(email: Any) -> bool:
     user = state.store.find_by_email(normalized)
     if user is None:
         if config["REGISTRATION_PREVENT_ENUMERATION"]:
+            rehearse("reset", "registration.reset_password", config["REGISTRATION_RESET_WITHIN"])
             return True
         raise UserNotFound("No account uses this email address.", code="EMAIL_NOT_FOUND")
     token = reset_token(user)
@@ -67,12 +69,19 @@ def request_password_reset(email: Any) -> bool:
         token=token,
         valid_for=config["REGISTRATION_RESET_WITHIN"],
     )
-    error = deliver(state.mail_sender, message, kind="reset")
-    if error is not None:
-        signals.mail_failed.send(_app(), user=user, kind="reset", error=error)
-        return bool(config["REGISTRATION_PREVENT_ENUMERATION"])
-    signals.password_reset_requested.send(_app(), user=user)
-    return True
+
+    def done(error: Exception | None) -> bool:
+        if error is not None:
+            signals.mail_failed.send(_app(), user=user, kind="reset", error=error)
+            return False
+        signals.password_reset_requested.send(_app(), user=user)
+        return True
+
+    if config["REGISTRATION_PREVENT_ENUMERATION"]:
+        # Answer before sending, so the timing does not tell an account from none.
+        deliver_detached(state.mail_sender, message, kind="reset", done=done)
+        return True
+    return done(deliver(state.mail_sender, message, kind="reset"))
 
 
 def user_for_reset_token(token: Any) -> Any:

@@ -9,7 +9,7 @@ from flask import current_app, url_for
 
 from .. import limits, signals
 from ..errors import InvalidToken, TokenExpired, UserNotFound, ValidationError
-from ..mail import build_message, deliver
+from ..mail import build_message, deliver, deliver_detached
 from ..redirects import safe_redirect
 from ..state import get_state
 from ..tokens import load_token, make_token, matches
@@ -57,6 +57,7 @@ def send_verification(
     subject: str | None = None,
     sender: str | tuple[str, str] | None = None,
     template: str | None = None,
+    detached: bool = False,
 ) -> bool:
     """Email ``user`` a verification link (LoopBack's ``user.verify(options)``).
 
@@ -66,6 +67,8 @@ def send_verification(
         ``MAIL_DEFAULT_SENDER``.
     :param template: the email template's base name under ``registration/email/``
         (default ``"verify"``: ``verify.txt`` and ``verify.html``).
+    :param detached: send from a thread of its own and return at once (True): see
+        :func:`~flask_registration.mail.deliver_detached`.
     :returns: whether the mail server took the message. A failure is logged (without
         the link) and signalled as ``mail_failed``; it never raises.
     """
@@ -84,12 +87,18 @@ def send_verification(
         token=token,
         valid_for=config["REGISTRATION_VERIFY_WITHIN"],
     )
-    error = deliver(state.mail_sender, message, kind="verify")
-    if error is not None:
-        signals.mail_failed.send(_app(), user=user, kind="verify", error=error)
-        return False
-    signals.verification_sent.send(_app(), user=user, link=link)
-    return True
+
+    def done(error: Exception | None) -> bool:
+        if error is not None:
+            signals.mail_failed.send(_app(), user=user, kind="verify", error=error)
+            return False
+        signals.verification_sent.send(_app(), user=user, link=link)
+        return True
+
+    if detached:
+        deliver_detached(state.mail_sender, message, kind="verify", done=done)
+        return True
+    return done(deliver(state.mail_sender, message, kind="verify"))
 
 
 def confirm(uid: Any, token: Any) -> ConfirmResult:
@@ -152,6 +161,24 @@ def user_for_expired_link(error: TokenExpired) -> Any | None:
     return user
 
 
+def rehearse(template: str, endpoint: str, valid_for: Any) -> None:
+    """Do the work of making an email (sign a token, build the link, render both parts)
+    and send nothing: an answer that sends no email must cost what one that does costs,
+    or its timing tells whether the address has an account."""
+    token = make_token(current_app.config["REGISTRATION_VERIFY_SALT"], 0, "rehearsal")
+    link = url_for(endpoint, uid=0, token=token, _external=True)
+    build_message(
+        template,
+        recipient="rehearsal@invalid",
+        subject="",
+        user=None,
+        link=link,
+        uid=0,
+        token=token,
+        valid_for=valid_for,
+    )
+
+
 def resend(email: Any, *, redirect: str | None = None) -> bool:
     """Send a fresh verification link to ``email`` if it names an unverified account.
 
@@ -170,11 +197,15 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
     user = get_state().store.find_by_email(normalized)
     if user is None:
         if prevent:
+            rehearse("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
             return True
         raise UserNotFound("No account uses this email address.")
     if user.email_verified:
         if prevent:
+            rehearse("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
             return True
         raise ValidationError("is already verified.", field="email", field_code="verified")
-    sent = send_verification(user, redirect=redirect)
+    # With enumeration prevention on, the answer comes before the email is sent, so that
+    # its timing does not tell an unverified account from no account.
+    sent = send_verification(user, redirect=redirect, detached=prevent)
     return True if prevent else sent
