@@ -237,13 +237,14 @@ def _line(op: str, app: str, params: str, phase: Phase) -> str:
 
 
 def run_http(args: Any) -> int:
-    from run import load_average, machine, versions
+    from run import REPO, load_average, machine, package_description, versions
 
     rounds = 2
     apps = ["ours", "floor"]
     print("flask_registration benchmark (HTTP: gunicorn -w 2 on 127.0.0.1, sync workers, SQLite file)")
     print(f"machine: {machine()}")
     print(f"versions: {versions(apps)}, gunicorn {__import__('gunicorn').__version__}")
+    print(f"package: {package_description(REPO)}")
     print(
         f"load: {CLIENT_THREADS} client threads, one connection per request; per run, signups then the "
         "emailed links, each phase bounded in count and time; "

@@ -348,7 +348,7 @@ def print_ratios(results: dict[str, dict[str, dict[str, Series]]], apps: list[st
     for subject in subjects:
         print(f"\n== targets ({NAMES[subject]})")
         for t in targets(results, subject):
-            value = "-" if t.value is None else (f"{t.value:.2f}x" if t.unit == "x" else f"{t.value:g}")
+            value = "-" if t.value is None else (f"{t.value:.3f}x" if t.unit == "x" else f"{t.value:g}")
             print(f"  {t.label:56} {value:>9}  {t.verdict()}")
 
 

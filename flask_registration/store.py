@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .errors import ValidationError
 from .models import new_stamp, python_type_of, utcnow
@@ -104,17 +106,26 @@ class UserStore:
         """Set ``email_verified_at`` once; True only for the call that set it.
 
         One conditional UPDATE, so that many concurrent confirms of one link agree on
-        which of them verified the address.
+        which of them verified the address. The winner knows the row's new state without
+        reading it again: what was loaded, plus the time it set (two statements a confirm).
         """
+        now = utcnow()
         result = self.session.execute(
             update(self.model)
             .where(self.model.id == user.id, self.model.email_verified_at.is_(None))
-            .values(email_verified_at=utcnow())
+            .values(email_verified_at=now)
             .execution_options(synchronize_session=False)
         )
+        if result.rowcount != 1:
+            self.session.commit()
+            self.session.refresh(user)
+            return False
+        state = sa_inspect(user)
+        loaded = {k: state.dict[k] for k in state.mapper.column_attrs.keys() if k in state.dict}
         self.session.commit()
-        self.session.refresh(user)
-        return bool(result.rowcount == 1)
+        for key, value in {**loaded, "email_verified_at": now}.items():
+            set_committed_value(user, key, value)
+        return True
 
     def rotate_stamp(self, user: Any) -> bool:
         """Give ``user`` a new auth stamp (every session and remember cookie ends), in

@@ -143,14 +143,12 @@ def signup(data: Any) -> SignupResult:
     public = {k: v for k, v in data.items() if k != "password"}
     email = data["email"]
 
-    existing = state.store.find_by_email(email)
-    if existing is not None:
-        return _existing_account(existing, email)
+    # No look-up first: the unique index decides, for a taken address as for two
+    # signups racing (one statement less per signup).
     fields = {**_model_fields(state.store.model, data), "email": email, "password_hash": password_hash}
     try:
         user = state.store.create(fields)
     except DuplicateEmail:
-        # Lost a race with a signup of the same address: answer as for a taken address.
         return _existing_account(state.store.find_by_email(email), email)
 
     email_sent = False
