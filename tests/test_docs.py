@@ -53,3 +53,15 @@ def test_no_other_page_documents_a_config_key():
         if page != CONFIGURATION:
             text = page.read_text(encoding="utf-8")
             assert not ENTRY_RE.search(text), f"{page.name} has a .. data:: REGISTRATION_ entry"
+
+
+def test_every_template_is_listed_in_the_templates_page():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "templates.rst").read_text()
+    folder = root / "flask_registration" / "templates" / "registration"
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert names, "no templates found"
+    missing = [n for n in names if f"registration/{n}" not in page]
+    assert missing == [], "templates not documented in docs/templates.rst"
