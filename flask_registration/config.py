@@ -131,6 +131,27 @@ def apply_defaults(app: Flask) -> None:
         app.config.setdefault(key, default)
     check(app.config)
     check_secret_key(app)
+    check_link_host(app)
+
+
+def check_link_host(app: Flask) -> None:
+    """Refuse to build emailed links from an unchecked ``Host`` header.
+
+    The links in verification, reset and change-of-address emails are absolute, made
+    from the request's host. If any ``Host`` is accepted, an attacker asks for a reset of
+    someone else's account with ``Host: evil.example`` and the victim receives a link to
+    the attacker's site carrying the token (password-reset poisoning). So outside testing
+    and debugging, ``SERVER_NAME`` or Flask's ``TRUSTED_HOSTS`` must say which hosts are
+    this site's (Django's ``ALLOWED_HOSTS``).
+    """
+    if app.testing or app.debug:
+        return
+    if not app.config.get("SERVER_NAME") and not app.config.get("TRUSTED_HOSTS"):
+        raise RuntimeError(
+            "Set SERVER_NAME or TRUSTED_HOSTS: flask_registration emails absolute links built "
+            "from the request's Host header, and an unchecked Host lets an attacker send your "
+            "users links to another site (e.g. TRUSTED_HOSTS = ['example.com'])."
+        )
 
 
 def check_secret_key(app: Flask) -> None:

@@ -15,6 +15,7 @@ def create_app() -> Flask:
         {
             "TESTING": False,
             "SERVER_NAME": None,
+            "TRUSTED_HOSTS": ["127.0.0.1"],
             "SECRET_KEY": os.environ["MULTINODE_SECRET_KEY"],
             "SQLALCHEMY_DATABASE_URI": os.environ["MULTINODE_DATABASE_URL"],
             "MAIL_SERVER": "127.0.0.1",

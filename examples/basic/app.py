@@ -124,6 +124,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "demo.sqlite"),
+        # The hosts this site answers as: emailed links are built from the request's
+        # host, so an unchecked Host header would let anyone poison them. Add yours
+        # (comma-separated) in TRUSTED_HOSTS when you serve it under another name.
+        TRUSTED_HOSTS=["127.0.0.1", "localhost", "::1", *filter(None, os.environ.get("TRUSTED_HOSTS", "").split(","))],
         MAIL_DEFAULT_SENDER="flask-registration demo <no-reply@demo.localhost>",
         # The cookie settings docs/security.rst recommends. Chromium keeps Secure cookies
         # on http://127.0.0.1 and http://localhost too (secure origins), so the demo

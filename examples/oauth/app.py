@@ -129,6 +129,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY") or secrets.token_hex(32),
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "oauth-demo.sqlite"),
+        # The hosts this site answers as: emailed links are built from the request's
+        # host, so an unchecked Host header would let anyone poison them. Add yours
+        # (comma-separated) in TRUSTED_HOSTS when you serve it under another name.
+        TRUSTED_HOSTS=["127.0.0.1", "localhost", "::1", *filter(None, os.environ.get("TRUSTED_HOSTS", "").split(","))],
         MAIL_DEFAULT_SENDER="flask-registration demo <no-reply@demo.localhost>",
         SESSION_COOKIE_SAMESITE="Lax",  # the provider's redirect back is a top-level GET: Lax keeps the cookie
         REGISTRATION_OAUTH_PROVIDERS=providers_from_environment(),

@@ -77,6 +77,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY", "tutorial: set SECRET_KEY in production"),
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "notes.sqlite"),
+        # The hosts this site answers as: emailed links are built from the request's
+        # host, so an unchecked Host header would let anyone poison them. Add yours
+        # (comma-separated) in TRUSTED_HOSTS when you serve it under another name.
+        TRUSTED_HOSTS=["127.0.0.1", "localhost", "::1", *filter(None, os.environ.get("TRUSTED_HOSTS", "").split(","))],
         MAIL_SERVER=os.environ.get("MAIL_SERVER", "localhost"),
         MAIL_PORT=int(os.environ.get("MAIL_PORT", "25")),
         MAIL_DEFAULT_SENDER="Notes <notes@example.com>",
