@@ -199,6 +199,16 @@ def purge_unverified_command(older_than: timedelta, dry_run: bool) -> None:
     _show(users)
 
 
+@registration_cli.command("purge-tokens")
+def purge_tokens_command() -> None:
+    """Delete the access tokens past their ttl (expired rows are otherwise deleted only
+    when someone presents them again)."""
+    if get_state().store.token_model is None:
+        raise click.ClickException("This app has no access-token model (Registration(token_model=...)).")
+    count = get_state().store.delete_expired_tokens()
+    click.echo(f"Deleted {count} expired access token{'' if count == 1 else 's'}.")
+
+
 @registration_cli.command("requeue-failed-mail")
 def requeue_failed_mail_command() -> None:
     """Queue again the emails that the Celery worker gave up on (see the deployment

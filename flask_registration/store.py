@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .errors import ValidationError
-from .models import new_stamp, python_type_of, utcnow
+from .models import as_utc, new_stamp, python_type_of, utcnow
 
 
 def token_digest(token: str) -> str:
@@ -82,9 +82,7 @@ class UserStore:
             taken = self._taken_unique_fields(fields)
             if not taken:
                 raise
-            raise ValidationError.from_fields(
-                {name: [("uniqueness", "is already taken.")] for name in taken}
-            ) from None
+            raise ValidationError.from_fields({name: [("uniqueness", "is already taken.")] for name in taken}) from None
         return user
 
     def _taken_unique_fields(self, fields: dict[str, Any]) -> list[str]:
@@ -250,6 +248,28 @@ class UserStore:
         if keep is not None:
             query = query.where(self.token_model.id != keep.id)
         self.session.execute(query.execution_options(synchronize_session=False))
+
+    def delete_expired_tokens(self) -> int:
+        """Delete every access token past its ``ttl``; return how many.
+
+        Expiry is ``created_at + ttl``, compared in Python so that it works on every
+        database (a live token is also dropped when presented after its time).
+        """
+        if self.token_model is None:
+            return 0
+        now = utcnow()
+        rows = self.session.execute(
+            select(self.token_model.id, self.token_model.created_at, self.token_model.ttl)
+        ).all()
+        expired = [row.id for row in rows if as_utc(row.created_at) + timedelta(seconds=row.ttl) <= now]
+        for start in range(0, len(expired), 500):
+            self.session.execute(
+                delete(self.token_model)
+                .where(self.token_model.id.in_(expired[start : start + 500]))
+                .execution_options(synchronize_session=False)
+            )
+        self.session.commit()
+        return len(expired)
 
     def _token_model(self) -> Any:
         if self.token_model is None:

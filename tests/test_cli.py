@@ -56,7 +56,15 @@ def add_user(app, email: str, *, age: timedelta = timedelta(0), verified: bool =
 def test_the_group_lists_every_command(app):
     result = run(app, "--help")
     assert result.exit_code == 0
-    for command in ("create-user", "verify", "resend", "list-unverified", "purge-unverified", "requeue-failed-mail"):
+    for command in (
+        "create-user",
+        "verify",
+        "resend",
+        "list-unverified",
+        "purge-unverified",
+        "purge-tokens",
+        "requeue-failed-mail",
+    ):
         assert command in result.output
 
 
@@ -319,3 +327,27 @@ def test_purge_needs_older_than(app, population):
 
 def test_requeue_failed_mail_without_celery_set_up_says_so(app):
     fails(run(app, "requeue-failed-mail"), "init_celery")
+
+
+# purge-tokens
+
+
+def test_purge_tokens_deletes_only_the_expired_ones(app):
+    user_id = add_user(app, "tokens@example.com", verified=True)
+    with app.app_context():
+        now = utcnow()
+        db.session.add_all(
+            [
+                AccessToken(id="a" * 64, user_id=user_id, ttl=60, created_at=now - timedelta(minutes=5)),
+                AccessToken(id="b" * 64, user_id=user_id, ttl=3600, created_at=now - timedelta(minutes=5)),
+                AccessToken(id="c" * 64, user_id=user_id, ttl=1, created_at=now - timedelta(days=400)),
+            ]
+        )
+        db.session.commit()
+    result = run(app, "purge-tokens")
+    assert result.exit_code == 0, result.output
+    assert "Deleted 2 expired access tokens." in result.output
+    with app.app_context():
+        assert [t.id for t in db.session.query(AccessToken).all()] == ["b" * 64]
+    again = run(app, "purge-tokens")
+    assert "Deleted 0 expired access tokens." in again.output
