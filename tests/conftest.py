@@ -13,16 +13,32 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
+from werkzeug.serving import make_server
 
 from tests.models import db, make_app
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
+
+
+@contextmanager
+def serve(app: Flask, port: int) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1:``port`` in a thread; yield its base URL."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
 
 
 def free_port() -> int:

@@ -8,17 +8,13 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import requests
-from flask import Flask
-from werkzeug.serving import make_server
 
 from flask_registration import OAuthMixin
+from tests.conftest import serve  # noqa: F401 (the OAuth tests import it from here)
 from tests.models import db
 
 PROVIDER_FILE = Path(__file__).resolve().parent.parent / "examples" / "oauth" / "provider.py"
@@ -41,20 +37,6 @@ class OAuth(db.Model, OAuthMixin):  # type: ignore[name-defined,misc]
 
     __tablename__ = "oauth"
     __user_tablename__ = "users"
-
-
-@contextmanager
-def serve(app: Flask, port: int) -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1:``port`` in a thread; yield its base URL."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-        server.server_close()
 
 
 def consent(

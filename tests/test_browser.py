@@ -7,7 +7,6 @@ screenshots go to ``$SCREENSHOT_DIR`` (the test command sets ``artifacts/screens
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,9 +17,8 @@ import pytest
 from flask import render_template_string
 from flask_login import current_user, login_required
 from itsdangerous import TimestampSigner
-from werkzeug.serving import make_server
 
-from tests.conftest import free_port
+from tests.conftest import free_port, serve
 from tests.models import User, db, make_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -85,12 +83,8 @@ def live(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
 
     with app.app_context():
         db.create_all()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(5)
+    with serve(app, port) as base:
+        yield app, base
     with app.app_context():
         db.session.remove()
         db.drop_all()

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import re
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from werkzeug.serving import make_server
 
 from flask_registration import openapi
 from flask_registration.config import RATE_LIMIT_DEFAULTS
-from tests.conftest import free_port
+from tests.conftest import free_port, serve
 from tests.models import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,14 +97,10 @@ def live_demo(smtp_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Ite
         user = store.create({"email": "fuzz@example.com", "password_hash": passwords.hash(PASSWORD)})
         store.mark_verified(user)
     port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve(app, port) as base:
+            yield base
     finally:
-        server.shutdown()
-        thread.join(5)
         with app.app_context():
             demo.db.engine.dispose()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from flask_registration.logs import redact
-from tests.conftest import free_port
+from tests.conftest import free_port, serve
 from tests.models import db, make_app
 
 OLD_PASSWORD = "first secret password"
@@ -41,12 +39,8 @@ def served(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
     )
     with app.app_context():
         db.create_all()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{port}"
-    server.shutdown()
-    thread.join(5)
+    with serve(app, port) as base:
+        yield app, base
     with app.app_context():
         db.session.remove()
         db.drop_all()
