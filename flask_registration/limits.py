@@ -136,13 +136,7 @@ def hit(action: str, *, email: str | None = None) -> None:
 
     :raises RateLimited: a bucket is full; the attempt is refused before any work.
     """
-    limits = _state_limits()
-    if limits is None:
-        return
-    strategy = limits.limiter.limiter
-    for item, identifiers in _buckets(action, email):
-        if not strategy.hit(item, _KEY_PREFIX, *identifiers):
-            raise _refuse(limits, item, identifiers)
+    _consult(action, email, count=True)
 
 
 def check(action: str, *, email: str | None = None) -> None:
@@ -151,12 +145,17 @@ def check(action: str, *, email: str | None = None) -> None:
 
     :raises RateLimited: a bucket is full.
     """
+    _consult(action, email, count=False)
+
+
+def _consult(action: str, email: str | None, *, count: bool) -> None:
     limits = _state_limits()
     if limits is None:
         return
     strategy = limits.limiter.limiter
+    ask = strategy.hit if count else strategy.test
     for item, identifiers in _buckets(action, email):
-        if not strategy.test(item, _KEY_PREFIX, *identifiers):
+        if not ask(item, _KEY_PREFIX, *identifiers):
             raise _refuse(limits, item, identifiers)
 
 

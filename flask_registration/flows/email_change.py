@@ -13,12 +13,13 @@ from typing import Any
 from flask import current_app, url_for
 
 from .. import limits, signals
-from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
+from ..errors import InvalidPassword, InvalidToken, ValidationError
 from ..mail import build_message, deliver
 from ..state import get_state
 from ..store import DuplicateEmail
-from ..tokens import load_token, make_token, matches
+from ..tokens import make_token, matches
 from ..validation import normalize_email
+from .verify import user_for_link
 
 
 def _app() -> Any:
@@ -120,16 +121,9 @@ def confirm_email_change(uid: Any, token: Any) -> Any:
     """
     state = get_state()
     config = current_app.config
-    if not isinstance(uid, str) or not uid or not isinstance(token, str) or not token:
-        raise InvalidToken("The link is incomplete.")
-    token_uid, digest = load_token(
-        config["REGISTRATION_CHANGE_EMAIL_SALT"], token, config["REGISTRATION_CHANGE_EMAIL_WITHIN"]
+    user, digest = user_for_link(
+        uid, token, salt=config["REGISTRATION_CHANGE_EMAIL_SALT"], within=config["REGISTRATION_CHANGE_EMAIL_WITHIN"]
     )
-    if token_uid != uid:
-        raise InvalidToken("This link is not for this user.")
-    user = state.store.get(token_uid)
-    if user is None:
-        raise UserNotFound()
     pending = user.pending_email
     stale = "This link is no longer valid: the change was confirmed, cancelled or replaced by a newer one."
     if pending is None or not matches(digest, _binding(user.email, pending)):

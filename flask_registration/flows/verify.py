@@ -101,6 +101,26 @@ def send_verification(
     return done(deliver(state.mail_sender, message, kind="verify"))
 
 
+def user_for_link(uid: Any, token: Any, *, salt: str, within: Any) -> tuple[Any, str]:
+    """The user a ``?uid=&token=`` link names, and the digest its token is bound to.
+
+    :raises InvalidToken: a part missing, the token tampered with, foreign, or for
+        another user (``TokenExpired`` when too old).
+    :raises UserNotFound: the account was deleted.
+    """
+    if not isinstance(uid, str) or not uid:
+        raise InvalidToken("The link has no user id.")
+    if not isinstance(token, str) or not token:
+        raise InvalidToken("The link has no token.")
+    token_uid, digest = load_token(salt, token, within)
+    if token_uid != uid:
+        raise InvalidToken("This link is not for this user.")
+    user = get_state().store.get(token_uid)
+    if user is None:
+        raise UserNotFound()
+    return user, digest
+
+
 def confirm(uid: Any, token: Any) -> ConfirmResult:
     """Verify the address a link was sent to.
 
@@ -110,20 +130,10 @@ def confirm(uid: Any, token: Any) -> ConfirmResult:
     :raises TokenExpired: older than ``REGISTRATION_VERIFY_WITHIN``.
     :raises UserNotFound: the account was deleted.
     """
-    state = get_state()
-    if not isinstance(uid, str) or not uid:
-        raise InvalidToken("The link has no user id.")
-    if not isinstance(token, str) or not token:
-        raise InvalidToken("The link has no token.")
     config = current_app.config
-    token_uid, email_digest = load_token(
-        config["REGISTRATION_VERIFY_SALT"], token, config["REGISTRATION_VERIFY_WITHIN"]
+    user, email_digest = user_for_link(
+        uid, token, salt=config["REGISTRATION_VERIFY_SALT"], within=config["REGISTRATION_VERIFY_WITHIN"]
     )
-    if token_uid != uid:
-        raise InvalidToken("This link is not for this user.")
-    user = state.store.get(token_uid)
-    if user is None:
-        raise UserNotFound()
     if not matches(email_digest, user.email):
         raise InvalidToken("This link was sent to an address the account no longer uses.")
     return ConfirmResult(user, newly_verified=verify_user(user))
