@@ -47,6 +47,9 @@ def create_app(database_uri: str, argon2: dict[str, int], outbox: list[dict[str,
             "REGISTRATION_ARGON2_TIME_COST": argon2["time_cost"],
             "REGISTRATION_ARGON2_MEMORY_COST": argon2["memory_cost"],
             "REGISTRATION_ARGON2_PARALLELISM": argon2["parallelism"],
+            # LoopBack's confirm by GET, as the floor's: the default POST from another
+            # browser than the signup's checks the password (one argon2 hash more).
+            "REGISTRATION_LOOPBACK_CONFIRM_LINKS": True,
         }
     )
 

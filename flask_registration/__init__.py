@@ -14,14 +14,17 @@ from .errors import (
     MalformedRequest,
     OAuthError,
     PayloadTooLarge,
+    ProofRequired,
     RateLimited,
+    ReauthenticationRequired,
     RegistrationError,
     TokenExpired,
+    UntrustedHost,
     UserNotFound,
     ValidationError,
 )
 from .extension import Registration
-from .models import AccessTokenMixin, OAuthMixin, UserMixin
+from .models import AccessTokenMixin, OAuthMixin, SessionMixin, UserMixin
 from .redirects import safe_redirect
 from .state import get_state
 
@@ -39,10 +42,14 @@ __all__ = [
     "OAuthError",
     "OAuthMixin",
     "PayloadTooLarge",
+    "ProofRequired",
     "RateLimited",
+    "ReauthenticationRequired",
     "Registration",
     "RegistrationError",
+    "SessionMixin",
     "TokenExpired",
+    "UntrustedHost",
     "UserMixin",
     "UserNotFound",
     "ValidationError",

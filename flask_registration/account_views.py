@@ -3,10 +3,10 @@ email. Registered on the same ``registration`` blueprint as :mod:`views`."""
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import current_app, redirect, render_template, request
 from flask_login import current_user, login_required
 
-from . import flows
+from . import flows, reauth
 from .errors import RegistrationError
 from .forms import (
     CancelEmailChangeForm,
@@ -14,8 +14,12 @@ from .forms import (
     ChangePasswordForm,
     ConfirmEmailChangeForm,
     ForgotPasswordForm,
+    ReauthEmailForm,
+    ReauthForm,
+    ReauthLinkForm,
     ResetPasswordForm,
 )
+from .redirects import safe_redirect
 from .views import Page, bp, form_status, show_errors
 
 
@@ -117,3 +121,60 @@ def confirm_email() -> Page:
     except RegistrationError as exc:
         return _message("The address was not changed", exc.message, exc.status)
     return _message("Email address changed", f"Your account now uses {user.email}.")
+
+
+def _after_reauth(next_url: str | None) -> Page:
+    default = current_app.config["REGISTRATION_POST_LOGIN_REDIRECT"]
+    return redirect(safe_redirect(next_url, default) or default)
+
+
+@bp.route("/reauthenticate", methods=["GET", "POST"])
+@login_required
+def reauthenticate() -> Page:
+    user = current_user._get_current_object()
+    form = ReauthForm()
+    email_form = ReauthEmailForm()
+    if request.method == "GET":
+        form.next.data = email_form.next.data = request.args.get("next", "")
+    elif form.validate_on_submit():
+        try:
+            flows.reauth.reauthenticate(user, form.password.data)
+        except RegistrationError as exc:
+            show_errors(form, exc)
+        else:
+            reauth.mark(user)
+            return _after_reauth(form.next.data)
+    context = {"email_form": email_form, "has_password": bool(user.password_hash)}
+    return _form_page("registration/reauthenticate.html", form, **context)
+
+
+@bp.post("/reauthenticate/email")
+@login_required
+def reauthenticate_email() -> Page:
+    form = ReauthEmailForm()
+    if not form.validate_on_submit():
+        return _message("Not sent", "That request could not be checked. Please try again.", 400)
+    flows.reauth.send_reauth_link(current_user._get_current_object(), next_url=form.next.data)
+    return _message(
+        "Check your email",
+        "We sent you a link. Open it in this browser and press the button to confirm it is you.",
+    )
+
+
+@bp.route("/reauthenticate/link", methods=["GET", "POST"])
+@login_required
+def reauthenticate_link() -> Page:
+    form = ReauthLinkForm()
+    if request.method == "GET":
+        form.uid.data, form.token.data = request.args.get("uid"), request.args.get("token")
+        form.next.data = request.args.get("next", "")
+        return render_template("registration/reauthenticate_link.html", form=form)
+    if not form.validate_on_submit():
+        return render_template("registration/reauthenticate_link.html", form=form), 400
+    user = current_user._get_current_object()
+    try:
+        flows.reauth.user_for_reauth_link(form.uid.data, form.token.data, user)
+    except RegistrationError as exc:
+        return _message("This link does not work", exc.message, exc.status)
+    reauth.mark(user)
+    return _after_reauth(form.next.data)

@@ -22,7 +22,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.validators import ValidationError as WTFValidationError
 
-from . import flows, openapi
+from . import flows, openapi, reauth
 from .errors import (
     AuthorizationRequired,
     CSRFError,
@@ -41,7 +41,6 @@ _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 @bp.before_request
 def _guard() -> None:
-    request.max_content_length = current_app.config["REGISTRATION_MAX_BODY_SIZE"]
     token = flows.access.token_from_header(request.headers.get("Authorization"))
     if token is not None:
         # A request with an access token is authenticated by it alone (not by any cookie
@@ -56,7 +55,9 @@ def _guard() -> None:
     # request that carries one and changes state must prove it comes from our pages.
     config = current_app.config
     identifying = (config["SESSION_COOKIE_NAME"], config.get("REMEMBER_COOKIE_NAME", "remember_token"))
-    if request.method in _STATE_CHANGING and any(name in request.cookies for name in identifying):
+    # (Unless the app turned Flask-WTF's CSRF off altogether: WTF_CSRF_ENABLED = False.)
+    checking = config.get("WTF_CSRF_ENABLED", True)
+    if checking and request.method in _STATE_CHANGING and any(name in request.cookies for name in identifying):
         token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
         try:
             validate_csrf(token)
@@ -125,6 +126,8 @@ def user_json(user: Any) -> dict[str, Any]:
 @bp.post("")
 def signup() -> tuple[Response, int]:
     """``POST /api/users``: 201 with the user, or 202 when enumeration is prevented."""
+    # No "signed up in this browser" mark here: it would give API clients a cookie, and
+    # with it a CSRF check; a JSON confirm gives the password instead.
     result = flows.signup(_body())
     if current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
         sends = current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]
@@ -135,11 +138,54 @@ def signup() -> tuple[Response, int]:
 
 @bp.get("/confirm")
 def confirm() -> WerkzeugResponse | tuple[str, int]:
-    """``GET /api/users/confirm?uid=&token=&redirect=``: 204, or 302 to a local redirect."""
-    flows.confirm(request.args.get("uid"), request.args.get("token"))
+    """``GET /api/users/confirm?uid=&token=&redirect=``: LoopBack's confirm, which
+    verifies on opening (204, or 302 to a local redirect). Only with
+    ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``; otherwise 405 ``CONFIRM_BY_POST``: a mail
+    scanner opening a link must change nothing."""
+    if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
+        raise RegistrationError(
+            "Confirm an address with POST /confirm and a JSON body {uid, token, password}: "
+            "opening a link must change nothing.",
+            code="CONFIRM_BY_POST",
+            status=405,
+        )
+    flows.confirm(request.args.get("uid"), request.args.get("token"), trust_link=True)
     target = safe_redirect(request.args.get("redirect"))
     if target:
         return redirect(target)
+    return "", 204
+
+
+@bp.post("/confirm")
+def confirm_by_post() -> tuple[str, int]:
+    """``POST /api/users/confirm`` with ``{"uid", "token"}`` and ``"password"`` (the
+    account's, unless this browser signed up through the HTML page) or ``"newPassword"``
+    (which removes every earlier way to log in): 204."""
+    body = check_payload(_body(), required=("uid", "token"), optional=("password", "newPassword"))
+    if body.get("newPassword") is not None:
+        flows.password.confirm_with_new_password(body["uid"], body["token"], body["newPassword"])
+        return "", 204
+    user = flows.verify.user_for_verify_link(body["uid"], body["token"])
+    flows.confirm(
+        body["uid"], body["token"], password=body.get("password"), same_browser=reauth.signed_up_here(user.email)
+    )
+    return "", 204
+
+
+@bp.post("/reauthenticate")
+def reauthenticate() -> tuple[str, int]:
+    """``POST /api/users/reauthenticate`` with ``{"password"}``: 204; marks this browser
+    session as recently re-authenticated (``REGISTRATION_REAUTH_WITHIN``)."""
+    user = _user()
+    if flows.current_access_token() is not None:
+        raise RegistrationError(
+            "Re-authentication is kept by a browser session; a request made with an access token cannot hold it.",
+            code="SESSION_REQUIRED",
+            status=400,
+        )
+    body = check_payload(_body(), required=("password",))
+    flows.reauth.reauthenticate(user, body["password"])
+    reauth.mark(user)
     return "", 204
 
 
@@ -157,6 +203,7 @@ def login() -> Response:
     ``created``, ``userId``) when a token model is set up, and ``user``; a session
     cookie too."""
     result = flows.login(_body(), issue_token=True)
+    reauth.mark(result.user)  # the password was just typed
     body = dict(result.access_token or {"userId": result.user.id})
     body["user"] = user_json(result.user)
     return jsonify(body)
@@ -178,6 +225,14 @@ def _user() -> Any:
     if not user.is_authenticated:
         raise AuthorizationRequired()
     return user._get_current_object() if hasattr(user, "_get_current_object") else user
+
+
+@bp.post("/logout-all")
+def logout_all() -> tuple[str, int]:
+    """``POST /api/users/logout-all``: 204; ends every session, remember cookie and
+    access token of the user, the one the request was made with included."""
+    flows.log_out_everywhere(_user())
+    return "", 204
 
 
 @bp.get("/me")
@@ -229,11 +284,29 @@ def cancel_change_email() -> tuple[str, int]:
 
 @bp.get("/confirm-email")
 def confirm_email() -> WerkzeugResponse | tuple[str, int]:
-    """``GET /api/users/confirm-email?uid=&token=&redirect=``: 204, or 302 to a local path."""
+    """``GET /api/users/confirm-email?uid=&token=&redirect=``: applies the new address on
+    opening (204, or 302 to a local path), only with ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``;
+    otherwise 405 ``CONFIRM_BY_POST``."""
+    if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
+        raise RegistrationError(
+            "Confirm a new address with POST /confirm-email and a JSON body {uid, token}: "
+            "opening a link must change nothing.",
+            code="CONFIRM_BY_POST",
+            status=405,
+        )
     flows.confirm_email_change(request.args.get("uid"), request.args.get("token"))
     target = safe_redirect(request.args.get("redirect"))
     if target:
         return redirect(target)
+    return "", 204
+
+
+@bp.post("/confirm-email")
+def confirm_email_by_post() -> tuple[str, int]:
+    """``POST /api/users/confirm-email`` with ``{"uid", "token"}`` from the emailed link:
+    204; the account now uses the new address."""
+    body = check_payload(_body(), required=("uid", "token"))
+    flows.confirm_email_change(body["uid"], body["token"])
     return "", 204
 
 

@@ -186,7 +186,8 @@ def list_unverified_command(older_than: timedelta | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
 def purge_unverified_command(older_than: timedelta, dry_run: bool) -> None:
     """Delete the accounts still unverified that were created longer ago than
-    --older-than, with their access tokens. Verified accounts are never deleted."""
+    --older-than, with their access tokens, sessions and linked identities. Verified
+    accounts are never deleted."""
     cutoff = utcnow() - older_than
     before = f"created before {cutoff:%Y-%m-%d %H:%M} UTC"
     store = get_state().store

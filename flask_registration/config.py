@@ -29,7 +29,7 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_ARGON2_MEMORY_COST": (65536, (int,)),
     "REGISTRATION_ARGON2_PARALLELISM": (4, (int,)),
     "REGISTRATION_EMAIL_CHECK_DELIVERABILITY": (False, (bool,)),
-    "REGISTRATION_EMAIL_ALLOW_SMTPUTF8": (True, (bool,)),
+    "REGISTRATION_EMAIL_ALLOW_SMTPUTF8": (False, (bool,)),
     "REGISTRATION_SIGNUP_FIELDS": ((), (tuple, list)),
     "REGISTRATION_MAX_BODY_SIZE": (64 * 1024, (int,)),
     "REGISTRATION_MAIL_SENDER": (None, (str, tuple, type(None))),
@@ -58,12 +58,21 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_RATE_LIMITS": ({}, (dict,)),
     "REGISTRATION_RATE_LIMIT_STORAGE_URI": ("memory://", (str,)),
     "REGISTRATION_TRUSTED_PROXIES": (0, (int,)),
+    "REGISTRATION_REAUTH_WITHIN": (timedelta(minutes=5), (timedelta,)),
+    "REGISTRATION_REAUTH_SALT": ("flask-registration.reauth", (str,)),
+    "REGISTRATION_REAUTH_SUBJECT": ("Confirm it is you", (str,)),
+    "REGISTRATION_LOGIN_METHOD_ADDED_SUBJECT": ("A new way to log in was added to your account", (str,)),
+    "REGISTRATION_LOGIN_METHODS_REMOVED_SUBJECT": ("Your account is now yours alone", (str,)),
+    "REGISTRATION_OAUTH_CONFIRM_SALT": ("flask-registration.oauth-confirm", (str,)),
+    "REGISTRATION_OAUTH_CONFIRM_SUBJECT": ("Confirm your email address to log in", (str,)),
+    "REGISTRATION_LOOPBACK_CONFIRM_LINKS": (False, (bool,)),
 }
 
 #: The built-in rate limits (Flask-Limiter's notation); ``REGISTRATION_RATE_LIMITS``
 #: overrides them by name. ``*_per_ip`` counts per client address, ``*_per_email`` per
-#: normalised address; ``login_per_ip`` counts every login, the ``failed_login_*`` ones
-#: only the refused ones (a wrong password or address).
+#: normalised address, ``change_email_per_target`` per new address asked for;
+#: ``login_per_ip`` counts every login, the ``failed_login_*`` ones only the refused ones
+#: (a wrong password or address; each check holds a place while it runs).
 RATE_LIMIT_DEFAULTS: dict[str, str] = {
     "signup_per_ip": "20 per hour",
     "signup_per_email": "5 per hour",
@@ -76,6 +85,7 @@ RATE_LIMIT_DEFAULTS: dict[str, str] = {
     "reset_per_email": "5 per hour",
     "change_email_per_ip": "20 per hour",
     "change_email_per_email": "5 per hour",
+    "change_email_per_target": "5 per hour",
 }
 
 #: Well-known placeholder secret keys (compared lower-cased, letters and digits only).
@@ -203,12 +213,19 @@ def check(config: Any) -> None:
         raise RuntimeError("REGISTRATION_MAIL_RETRY_BACKOFF must be at least one second.")
     if not config["REGISTRATION_MAIL_FAILED_QUEUE"]:
         raise RuntimeError("REGISTRATION_MAIL_FAILED_QUEUE cannot be empty.")
-    for key in ("VERIFY_WITHIN", "RESET_WITHIN", "CHANGE_EMAIL_WITHIN", "ACCESS_TOKEN_TTL", "ACCESS_TOKEN_MAX_TTL"):
+    for key in (
+        "VERIFY_WITHIN",
+        "RESET_WITHIN",
+        "CHANGE_EMAIL_WITHIN",
+        "ACCESS_TOKEN_TTL",
+        "ACCESS_TOKEN_MAX_TTL",
+        "REAUTH_WITHIN",
+    ):
         if config[f"REGISTRATION_{key}"] <= timedelta(0):
             raise RuntimeError(f"REGISTRATION_{key} must be a positive timedelta.")
     if config["REGISTRATION_ACCESS_TOKEN_TTL"] > config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"]:
         raise RuntimeError("REGISTRATION_ACCESS_TOKEN_TTL must not be over REGISTRATION_ACCESS_TOKEN_MAX_TTL.")
-    salts = [config[f"REGISTRATION_{k}_SALT"] for k in ("VERIFY", "RESET", "CHANGE_EMAIL")]
+    salts = [config[f"REGISTRATION_{k}_SALT"] for k in ("VERIFY", "RESET", "CHANGE_EMAIL", "REAUTH", "OAUTH_CONFIRM")]
     if len(set(salts)) != len(salts):
         raise RuntimeError("The REGISTRATION_*_SALT keys must differ: a token of one purpose never passes for another.")
     if config["REGISTRATION_TRUSTED_PROXIES"] < 0:

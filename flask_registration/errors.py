@@ -141,18 +141,33 @@ class UserNotFound(RegistrationError):
 
 
 class LoginFailed(RegistrationError):
-    """Wrong email or password (401); the same whether the user exists or not."""
+    """Wrong email or password (401); the same whether the user exists or not (and, with
+    enumeration prevention on, for an address not confirmed yet)."""
 
     status = 401
     code = "LOGIN_FAILED"
-    default_message = "Login failed: wrong email or password."
+    default_message = (
+        "Login failed: the email address or the password is wrong, or the address is not confirmed "
+        "yet (if so, we have just emailed you a new link)."
+    )
 
 
 class EmailNotVerified(LoginFailed):
-    """Right password, but the address is not verified yet (401)."""
+    """Right password, but the address is not verified yet (401). With ``user_id``, the
+    answer carries LoopBack's ``details.userId`` (only with enumeration prevention off)."""
 
     code = "LOGIN_FAILED_EMAIL_NOT_VERIFIED"
-    default_message = "Login failed: the email address has not been verified."
+    default_message = "Login failed: the email address has not been confirmed yet."
+
+    def __init__(self, message: str | None = None, *, user_id: Any = None) -> None:
+        super().__init__(message)
+        self.user_id = user_id
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        if self.user_id is not None:
+            body["error"].setdefault("details", {})["userId"] = self.user_id
+        return body
 
 
 class InvalidPassword(RegistrationError):
@@ -169,6 +184,46 @@ class AuthorizationRequired(RegistrationError):
     status = 401
     code = "AUTHORIZATION_REQUIRED"
     default_message = "Authorization required."
+
+
+class ReauthenticationRequired(RegistrationError):
+    """The action needs a recent re-authentication in this browser (401): the password
+    typed again, or a re-authentication link emailed to the address, within
+    ``REGISTRATION_REAUTH_WITHIN``. A session cookie or an access token alone is not
+    enough."""
+
+    status = 401
+    code = "REAUTHENTICATION_REQUIRED"
+    default_message = "Please confirm it is you: enter your password again, or ask for a link by email."
+
+
+class ProofRequired(RegistrationError):
+    """Confirming the address of an account that already has a way to log in needs
+    proof that the person confirming set it (403): the account's password, or the
+    browser that signed up; or a new password, which removes every earlier one.
+
+    ``code`` is ``CONFIRM_PASSWORD_REQUIRED`` (give the password, or a new one) or
+    ``CONFIRM_NEW_PASSWORD_REQUIRED`` (the account has no password: set one).
+    """
+
+    status = 403
+    code = "CONFIRM_PASSWORD_REQUIRED"
+    default_message = (
+        "Enter the password of this account to confirm the address, or set a new password "
+        "(which removes any earlier one)."
+    )
+
+
+class UntrustedHost(RegistrationError):
+    """A request that would email a link came for a host and port this site does not
+    build links for (400): its ``Host`` names a port that is neither the one the server
+    listens on nor listed in ``TRUSTED_HOSTS`` (see :mod:`flask_registration.links`)."""
+
+    code = "UNTRUSTED_HOST"
+    default_message = (
+        "This request was made to a host or port this site does not send links for, so no email "
+        "was sent. Please open the site at its usual address and try again."
+    )
 
 
 class CSRFError(RegistrationError):

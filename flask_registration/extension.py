@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_login import LoginManager
 from flask_mail import Mail
+from sqlalchemy import event
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import account_views, api, cli, logs, views  # noqa: F401 (account_views adds routes to views.bp)
+from . import _compat, account_views, api, cli, logs, views  # noqa: F401 (account_views adds routes to views.bp)
 from .config import apply_defaults
 from .flows import access
 from .flows import send_verification as _send_verification
 from .forms import LoginForm, SignupForm
+from .headers import add_frame_headers
 from .hooks import HookRegistry
 from .limits import RateLimits
 from .mail import MailSender, flask_mail_sender
@@ -24,10 +27,50 @@ from .store import UserStore
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _foreign_keys_on(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _enforce_sqlite_foreign_keys(app: Flask, db: Any) -> None:
+    """Make SQLite check foreign keys on every new connection of the app's engines.
+
+    SQLite ignores them unless told (``PRAGMA foreign_keys``, per connection): a deleted
+    user's tokens, sessions and identities would stay, ``ON DELETE CASCADE`` or not, for
+    the next user given the id. Flask-SQLAlchemy makes the engines in ``db.init_app``.
+    """
+    with app.app_context():
+        try:
+            engines = dict(db.engines)
+        except RuntimeError:
+            raise RuntimeError("Call db.init_app(app) before Registration.init_app(app).") from None
+    for engine in engines.values():
+        if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _foreign_keys_on):
+            event.listen(engine, "connect", _foreign_keys_on)
+
+
 def _exempt_api_from_csrf_protect() -> None:
     csrf = current_app.extensions.get("csrf")
     if csrf is not None and api.bp not in csrf._exempt_blueprints:
         csrf.exempt(api.bp)
+
+
+def _limit_body(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    """``REGISTRATION_MAX_BODY_SIZE`` on every route of the library (its pages, its API,
+    the OAuth and connections pages, flask-dance's per-provider blueprints), in one place.
+
+    A body declared too large is refused at once, whatever the method and whether or not
+    the view reads it; one sent without a length is cut off where it passes the limit.
+    The app's own routes keep the app's ``MAX_CONTENT_LENGTH``.
+    """
+    state = current_app.extensions.get("registration")
+    if state is None or not state.blueprints.intersection(request.blueprints):
+        return
+    limit = current_app.config["REGISTRATION_MAX_BODY_SIZE"]
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
 
 
 class Registration:
@@ -44,6 +87,10 @@ class Registration:
     :param oauth_model: the app's OAuth model, a subclass of
         :class:`~flask_registration.OAuthMixin`, for logging in through providers
         (``REGISTRATION_OAUTH_PROVIDERS``, see :doc:`oauth`); needs the ``oauth`` extra.
+    :param session_model: the app's login-session model, a subclass of
+        :class:`~flask_registration.SessionMixin`: a row per login, so that logout ends
+        that session on the server; without it, logout ends every session of the user
+        (see :ref:`sessions`).
     :param signup_form: the signup form class (a :class:`~flask_registration.forms.SignupForm`
         subclass with the app's extra fields).
     :param login_form: the login form class.
@@ -61,6 +108,7 @@ class Registration:
         user_model: type | None = None,
         token_model: type | None = None,
         oauth_model: type | None = None,
+        session_model: type | None = None,
         signup_form: type[SignupForm] = SignupForm,
         login_form: type[LoginForm] = LoginForm,
         mail_sender: MailSender | None = None,
@@ -69,6 +117,7 @@ class Registration:
         self.user_model = user_model
         self.token_model = token_model
         self.oauth_model = oauth_model
+        self.session_model = session_model
         self.signup_form = signup_form
         self.login_form = login_form
         self.mail_sender = mail_sender
@@ -84,14 +133,16 @@ class Registration:
         user_model: type | None = None,
         token_model: type | None = None,
         oauth_model: type | None = None,
+        session_model: type | None = None,
         mail_sender: MailSender | None = None,
     ) -> None:
         """Set registration up on ``app``: config defaults, blueprints, Flask-Login,
         Flask-Mail. Arguments given here override the constructor's for this app.
 
         :raises RuntimeError: when called twice on one app, when ``db`` or
-            ``user_model`` is missing, when a ``REGISTRATION_*`` key is unknown, or when
-            ``SECRET_KEY`` is empty, a placeholder or short outside testing and debug.
+            ``user_model`` is missing or ``db.init_app(app)`` has not run yet, when a
+            ``REGISTRATION_*`` key is unknown, or when ``SECRET_KEY`` is empty, a
+            placeholder or short outside testing and debug.
         """
         if "registration" in app.extensions:
             raise RuntimeError(
@@ -101,10 +152,12 @@ class Registration:
         user_model = user_model if user_model is not None else self.user_model
         token_model = token_model if token_model is not None else self.token_model
         oauth_model = oauth_model if oauth_model is not None else self.oauth_model
+        session_model = session_model if session_model is not None else self.session_model
         if db is None or user_model is None:
             raise RuntimeError("Registration needs db= and user_model= (in the constructor or init_app).")
         apply_defaults(app)
         config = app.config
+        _enforce_sqlite_foreign_keys(app, db)
 
         if "mail" not in app.extensions:
             Mail(app)
@@ -112,7 +165,7 @@ class Registration:
 
         app.extensions["registration"] = RegistrationState(
             extension=self,
-            store=UserStore(db, user_model, token_model),
+            store=UserStore(db, user_model, token_model, session_model=session_model, oauth_model=oauth_model),
             passwords=Passwords(
                 time_cost=config["REGISTRATION_ARGON2_TIME_COST"],
                 memory_cost=config["REGISTRATION_ARGON2_MEMORY_COST"],
@@ -121,6 +174,7 @@ class Registration:
             mail_sender=mail_sender or self.mail_sender or flask_mail_sender,
             rate_limits=RateLimits(app),
         )
+        apps_own = set(app.blueprints)
         app.register_blueprint(views.bp, url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
         app.register_blueprint(api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
         # The API checks CSRF itself (only requests that carry a cookie need a token), so
@@ -135,6 +189,14 @@ class Registration:
             from . import oauth  # flask-dance, the ``oauth`` extra: imported only when used
 
             oauth.init_app(app, db=db, model=oauth_model, user_model=user_model)
+        # Every blueprint registered above, whatever its name (flask-dance's are named
+        # after their providers), is the library's.
+        app.extensions["registration"].blueprints = frozenset(set(app.blueprints) - apps_own)
+        app.after_request(add_frame_headers)  # anti-framing headers on their answers
+        # A URL value preprocessor runs before every before_request function, among them
+        # Flask-WTF CSRFProtect's, which reads the form of every POST: set up before us, it
+        # would read an unlimited body first.
+        app.url_value_preprocessor(_limit_body)
 
     @staticmethod
     def _set_up_login(app: Flask) -> None:
@@ -147,6 +209,10 @@ class Registration:
             manager.user_loader(lambda session_id: get_state().store.get_by_session_id(session_id))
             # The app's own @login_required JSON routes accept access tokens too.
             manager.request_loader(access.user_from_access_token)
+        if not getattr(manager, "_registration_remember_cookie", False):
+            # A remember cookie that expires and follows SECRET_KEY_FALLBACKS (_compat).
+            _compat.install_remember_cookie(manager)
+            manager._registration_remember_cookie = True  # type: ignore[attr-defined]
 
     # Hook decorators: each appends the function to its list and returns it unchanged.
 

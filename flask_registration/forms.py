@@ -117,3 +117,53 @@ class ConfirmEmailChangeForm(FlaskForm):
     uid = HiddenField()
     token = HiddenField()
     submit = SubmitField("Use this address")
+
+
+class ConfirmForm(FlaskForm):
+    """The emailed verification link's uid and token, and (from another browser than
+    the one that signed up) the account's password: a button, so that a mail scanner
+    opening the link changes nothing."""
+
+    uid = HiddenField()
+    token = HiddenField()
+    password = PasswordField("Your password", render_kw={"autocomplete": "current-password"})
+    submit = SubmitField("Confirm my email address")
+
+
+class ConfirmNewPasswordForm(FlaskForm):
+    """Confirm the address by setting a new password, which removes every earlier way
+    to log in (for an owner who did not sign up, or forgot the password)."""
+
+    uid = HiddenField()
+    token = HiddenField()
+    password = PasswordField("New password", validators=[InputRequired()], render_kw={"autocomplete": "new-password"})
+    password_confirm = PasswordField(
+        "New password (again)",
+        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField("Set the password and confirm")
+
+
+class ReauthForm(FlaskForm):
+    """The password again, to confirm it is the owner before a sensitive change."""
+
+    password = PasswordField("Password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+    submit = SubmitField("Confirm it is me")
+
+
+class ReauthEmailForm(FlaskForm):
+    """Ask for a re-authentication link by email (for an account without a password)."""
+
+    next = HiddenField()
+    submit = SubmitField("Email me a link")
+
+
+class ReauthLinkForm(FlaskForm):
+    """The emailed re-authentication link's uid and token, behind a button."""
+
+    uid = HiddenField()
+    token = HiddenField()
+    next = HiddenField()
+    submit = SubmitField("Confirm it is me")

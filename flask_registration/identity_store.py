@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from .state import get_state
@@ -68,6 +68,12 @@ class IdentityStore:
             raise IdentityTaken("identity" if owner is not None else "provider") from None
         return row
 
+    def delete_all(self, user: Any) -> None:
+        """Delete every row of ``user``, in the current transaction (the caller commits)."""
+        self.session.execute(
+            delete(self.model).where(self.model.user_id == user.id).execution_options(synchronize_session=False)
+        )
+
     def save_token(self, row: Any, token: dict[str, Any]) -> None:
         """Keep the newest token the provider gave for this row."""
         row.token = dict(token)
@@ -100,9 +106,9 @@ class IdentityStore:
         return True
 
     def delete_user(self, user: Any) -> None:
-        """Remove a user created a moment ago whose identity could not be linked."""
-        self.session.delete(user)
-        self.session.commit()
+        """Remove a user created a moment ago whose identity could not be linked (with
+        any token, session or identity row it has: the user store deletes them)."""
+        get_state().store.delete_user(user)
 
 
 def get_identities(app: Flask | None = None) -> IdentityStore:

@@ -1,11 +1,17 @@
 """Rate limits on what costs work or sends mail: signup, login, resend, password reset
 and change of address.
 
-The flows call :func:`hit` (and, for logins, :func:`check` and :func:`failed_login`), so
-the HTML pages and the JSON API count in the same buckets and can never disagree. Each
+The flows call :func:`hit` (and, before a password is checked, :func:`reserve`), so the
+HTML pages and the JSON API count in the same buckets and can never disagree. Each
 action has a bucket per client address and one per normalised email address
-(``A@x.com`` and ``a@x.com`` share one); the limits are :data:`RATE_LIMIT_DEFAULTS`
-overridden by ``REGISTRATION_RATE_LIMITS``.
+(``A@x.com`` and ``a@x.com`` share one), and a change of address one per new address
+(:func:`hit_target`); the limits are :data:`RATE_LIMIT_DEFAULTS` overridden by
+``REGISTRATION_RATE_LIMITS``.
+
+An attempt takes its place in every bucket before the work it stands for, each bucket
+taken atomically by the storage (a lock in memory, a Lua script in Redis), so a limit
+holds however many requests arrive at once: checking first and counting after the work
+would let every simultaneous request through the check.
 
 The counting is Flask-Limiter's: a :class:`flask_limiter.Limiter` per app holds the
 storage (``REGISTRATION_RATE_LIMIT_STORAGE_URI``: memory, or Redis for several
@@ -19,6 +25,7 @@ import hashlib
 import ipaddress
 import math
 import time
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from flask import Flask, current_app, has_request_context, request
@@ -26,10 +33,11 @@ from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from werkzeug.http import parse_list_header
 
+from ._compat import give_back_entry
 from .config import RATE_LIMIT_DEFAULTS
 from .errors import RateLimited
 
-__all__ = ["RATE_LIMIT_DEFAULTS", "RateLimits", "check", "client_ip", "failed_login", "hit"]
+__all__ = ["RATE_LIMIT_DEFAULTS", "Attempt", "RateLimits", "client_ip", "hit", "hit_target", "reserve"]
 
 _KEY_PREFIX = "flask-registration"
 
@@ -110,17 +118,25 @@ def _state_limits() -> RateLimits | None:
     return limits
 
 
-def _buckets(action: str, email: str | None) -> list[tuple[RateLimitItem, tuple[str, ...]]]:
-    """Every (limit, identifiers) that counts ``action`` for this request."""
+_Bucket = tuple[RateLimitItem, tuple[str, ...]]
+
+
+def _scopes(email: str | None) -> dict[str, str | None]:
+    """This client's and ``email``'s identities (None: no such bucket)."""
+    return {"per_ip": client_ip(), "per_email": email_key(email) if email else None}
+
+
+def _buckets(action: str, scopes: dict[str, str | None]) -> list[_Bucket]:
+    """Every (limit, identifiers) that counts ``action`` for these identities, by scope
+    (the bucket ``<action>_<scope>``)."""
     configured = current_app.config["REGISTRATION_RATE_LIMITS"]
-    buckets: list[tuple[RateLimitItem, tuple[str, ...]]] = []
-    for scope, key in (("per_ip", client_ip), ("per_email", lambda: email_key(email or ""))):
+    buckets: list[_Bucket] = []
+    for scope, identity in scopes.items():
         name = f"{action}_{scope}"
         # init_app merged the defaults in; a dict set on app.config later may hold fewer.
         value = configured[name] if name in configured else RATE_LIMIT_DEFAULTS.get(name)
-        if value is None or (scope == "per_email" and not email):
+        if value is None or identity is None:
             continue
-        identity = key()
         buckets.extend((item, (action, scope, identity)) for item in _parse(value))
     return buckets
 
@@ -130,42 +146,78 @@ def _refuse(limits: RateLimits, item: RateLimitItem, identifiers: tuple[str, ...
     return RateLimited(retry_after=max(1, math.ceil(reset_at - time.time())))
 
 
+class Attempt:
+    """One attempt, holding its place in every bucket :func:`reserve` took it from."""
+
+    def __init__(self, limits: RateLimits | None = None, taken: Sequence[_Bucket] = ()) -> None:
+        self._limits = limits
+        self._taken = list(taken)
+
+    def give_back(self) -> None:
+        """Give the place back in each bucket: the attempt turned out not to count (the
+        password was right). Only this attempt's place: nothing else is cleared. A second
+        call does nothing.
+
+        Memory and Redis storage give back atomically; with another storage the attempt
+        stays counted.
+        """
+        taken, self._taken = self._taken, []
+        if self._limits is not None:
+            _give_back(self._limits, taken)
+
+
+def _give_back(limits: RateLimits, taken: Sequence[_Bucket]) -> None:
+    storage = limits.limiter.limiter.storage
+    for item, identifiers in taken:
+        give_back_entry(storage, item.key_for(_KEY_PREFIX, *identifiers))
+
+
+def _take(action: str, scopes: Callable[[], dict[str, str | None]]) -> Attempt:
+    limits = _state_limits()
+    if limits is None:
+        return Attempt()
+    strategy = limits.limiter.limiter
+    taken: list[_Bucket] = []
+    for item, identifiers in _buckets(action, scopes()):
+        # One atomic step per bucket: the place is taken only if the bucket has room.
+        if not strategy.hit(item, _KEY_PREFIX, *identifiers):
+            refusal = _refuse(limits, item, identifiers)
+            _give_back(limits, taken)  # a refused attempt holds no place anywhere
+            raise refusal
+        taken.append((item, identifiers))
+    return Attempt(limits, taken)
+
+
+def reserve(action: str, *, email: str | None = None) -> Attempt:
+    """Take one place for an attempt at ``action`` in each of its buckets (this client's,
+    and ``email``'s), before the attempt's work is done; :meth:`Attempt.give_back` returns
+    them if it turns out not to count.
+
+    For password checks: ``reserve("failed_login", email=...)`` before the hash is
+    checked, ``give_back()`` when the password is right, so only failures stay counted,
+    and simultaneous guesses can never outnumber the places.
+
+    :raises RateLimited: a bucket is full; the places taken in the others are given back.
+    """
+    return _take(action, lambda: _scopes(email))
+
+
 def hit(action: str, *, email: str | None = None) -> None:
     """Count one attempt at ``action`` (``"signup"``, ``"login"``, ``"resend"``,
     ``"reset"``, ``"change_email"``) for this client and for ``email``.
 
-    :raises RateLimited: a bucket is full; the attempt is refused before any work.
+    :raises RateLimited: a bucket is full; the attempt is refused before any work, and
+        counts in none of the buckets.
     """
-    _consult(action, email, count=True)
+    _take(action, lambda: _scopes(email))
 
 
-def check(action: str, *, email: str | None = None) -> None:
-    """Refuse when a bucket of ``action`` is full, without counting this attempt
-    (counted later, and only if it fails: see :func:`failed_login`).
+def hit_target(action: str, address: str) -> None:
+    """Count one attempt at ``action`` that sends mail to ``address``, an address the
+    requester may not own (the bucket ``<action>_per_target``, e.g.
+    ``change_email_per_target``): however many accounts ask, the address gets at most
+    that many messages.
 
-    :raises RateLimited: a bucket is full.
+    :raises RateLimited: the bucket is full.
     """
-    _consult(action, email, count=False)
-
-
-def _consult(action: str, email: str | None, *, count: bool) -> None:
-    limits = _state_limits()
-    if limits is None:
-        return
-    strategy = limits.limiter.limiter
-    ask = strategy.hit if count else strategy.test
-    for item, identifiers in _buckets(action, email):
-        if not ask(item, _KEY_PREFIX, *identifiers):
-            raise _refuse(limits, item, identifiers)
-
-
-def failed_login(email: str) -> None:
-    """Count a refused password (a login, or the current password of a change) for this
-    client and for ``email``. Nothing ever clears these counts: a successful login from
-    one address must not wipe what another address did (django-allauth's bypass)."""
-    limits = _state_limits()
-    if limits is None:
-        return
-    strategy = limits.limiter.limiter
-    for item, identifiers in _buckets("failed_login", email):
-        strategy.hit(item, _KEY_PREFIX, *identifiers)
+    _take(action, lambda: {"per_target": email_key(address)})

@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 import smtplib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
 from typing import Any
 
 from flask import current_app, render_template
-from flask_mail import Connection, Message
+from flask_mail import BadHeaderError, Connection, Message, email_dispatched
 
 log = logging.getLogger("flask_registration")
 
@@ -75,24 +79,87 @@ class _TimedConnection(Connection):
             except (OSError, smtplib.SMTPException):
                 self.host.close()
 
+    def send_smtputf8(self, message: Message) -> None:
+        """Send ``message``, one of whose addresses has non-ASCII characters before the
+        ``@``, with the SMTPUTF8 extension (RFC 6531).
+
+        Flask-Mail writes only ASCII addresses (``UnicodeEncodeError`` otherwise), so the
+        message is built here as an :class:`email.message.EmailMessage` from the same
+        fields (subject, addresses, text, alternatives, date, Message-ID, extra headers)
+        and handed to :meth:`smtplib.SMTP.send_message`, which writes UTF-8 headers and
+        asks for SMTPUTF8. A server that does not offer it refuses the message
+        (:class:`smtplib.SMTPNotSupportedError`), and the flows report a failed email.
+        """
+        if message.has_bad_headers():
+            raise BadHeaderError("The message has a line break in a header.")
+        if message.attachments:
+            raise smtplib.SMTPNotSupportedError("Attachments are not sent to SMTPUTF8 addresses.")
+        mime = EmailMessage()
+        mime["Subject"] = message.subject
+        mime["From"] = _header_address(message.sender)
+        mime["To"] = ", ".join(_header_address(a) for a in message.recipients)
+        if message.cc:
+            mime["Cc"] = ", ".join(_header_address(a) for a in message.cc)
+        if message.reply_to:
+            mime["Reply-To"] = _header_address(message.reply_to)
+        mime["Date"] = formatdate(message.date or time.time(), localtime=True)
+        mime["Message-ID"] = message.msgId
+        for name, value in (message.extra_headers or {}).items():
+            mime[name] = value
+        mime.set_content(message.body or "")
+        for subtype, content in message.alts.items():
+            mime.add_alternative(content, subtype=subtype)
+        if self.host is not None:
+            self.host.send_message(
+                mime,
+                from_addr=_bare_address(message.sender),
+                to_addrs=[_bare_address(a) for a in message.send_to],
+                mail_options=message.mail_options,
+                rcpt_options=message.rcpt_options,
+            )
+        email_dispatched.send(current_app._get_current_object(), message=message)  # type: ignore[attr-defined]
+
+
+def _bare_address(address: str | tuple[str, str]) -> str:
+    return address[1] if isinstance(address, tuple) else parseaddr(address)[1]
+
+
+def _header_address(address: str | tuple[str, str]) -> str:
+    name, addr = address if isinstance(address, tuple) else parseaddr(address)
+    username, _, domain = addr.rpartition("@")
+    return str(Address(display_name=name, username=username, domain=domain))
+
+
+def needs_smtputf8(addresses: Iterable[str | tuple[str, str] | None]) -> bool:
+    """Whether one of ``addresses`` has non-ASCII characters before the ``@``: only a
+    mail server with SMTPUTF8 takes it (a non-ASCII domain is written in its ASCII
+    form, IDNA, and needs nothing)."""
+    return any(address and not _bare_address(address).rpartition("@")[0].isascii() for address in addresses)
+
 
 def flask_mail_sender(message: Message) -> None:
-    """Send through the app's Flask-Mail settings, within ``REGISTRATION_MAIL_TIMEOUT``."""
+    """Send through the app's Flask-Mail settings, within ``REGISTRATION_MAIL_TIMEOUT``;
+    with SMTPUTF8 when an address needs it (see :meth:`_TimedConnection.send_smtputf8`)."""
     mail = current_app.extensions["mail"]
     with _TimedConnection(mail, current_app.config["REGISTRATION_MAIL_TIMEOUT"]) as connection:
-        message.send(connection)
+        if needs_smtputf8([message.sender, message.reply_to, *message.send_to]):
+            connection.send_smtputf8(message)
+        else:
+            message.send(connection)
 
 
 def deliver(sender: MailSender, message: Message, *, kind: str) -> Exception | None:
     """Send ``message``; return the error instead of raising when delivery fails.
 
     A mail server that is down or refuses the message must not lose the user that was
-    just committed, so the flows carry on and report ``email_sent=False``. The log line
-    names the kind of email and the error, never the link or its token.
+    just committed, so the flows carry on and report ``email_sent=False``. So must an
+    address the sender cannot write (``UnicodeError``: Flask-Mail's own sending, or an
+    app's sender, given a non-ASCII address). The log line names the kind of email and
+    the error, never the link or its token.
     """
     try:
         sender(message)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, smtplib.SMTPException, UnicodeError) as exc:
         log.warning("Could not send the %s email: %s: %s", kind, type(exc).__name__, exc)
         return exc
     return None

@@ -59,7 +59,17 @@ class UserMixin(flask_login.UserMixin):
     that changes when the password does: it is part of the Flask-Login session id, so
     changing it logs out every session. It is a Flask-Login user (``is_authenticated``,
     ``get_id``...).
+
+    The table is made with SQLite's ``AUTOINCREMENT``, so that an id is never given out
+    twice: without it SQLite hands the highest deleted id to the next row, and anything
+    left pointing at the deleted user would pass to the new one. A model that sets its
+    own ``__table_args__`` replaces this one and should include
+    ``{"sqlite_autoincrement": True}`` (other databases never reuse ids).
     """
+
+    @declared_attr.directive
+    def __table_args__(cls) -> dict[str, Any]:  # noqa: N805 (SQLAlchemy passes the class)
+        return {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
@@ -111,6 +121,37 @@ class AccessTokenMixin:
         from datetime import timedelta
 
         return as_utc(self.created_at) + timedelta(seconds=self.ttl)
+
+
+class SessionMixin:
+    """Columns of a login-session model: one row per login, so that a logout ends that
+    session on the server (a copy of its cookie stops working) and "log out everywhere"
+    ends them all.
+
+    Each login gets a random session id, kept in the signed cookie session (and in the
+    "remember me" cookie); the row stores only its SHA-256, in ``id``. The session lives
+    while its row does, until ``expires_at``. Set ``__user_tablename__`` as for
+    :class:`AccessTokenMixin`, and pass the class as ``Registration(session_model=...)``::
+
+        class LoginSession(db.Model, SessionMixin):
+            __tablename__ = "login_sessions"
+            __user_tablename__ = "users"
+    """
+
+    __user_tablename__ = "user"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+    @declared_attr
+    def user_id(cls) -> Mapped[Any]:  # noqa: N805 (SQLAlchemy passes the class)
+        return mapped_column(
+            ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False
+        )
+
+    def __repr__(self) -> str:  # never the digest: it names a live session
+        return f"<{type(self).__name__} of user {self.user_id}>"
 
 
 class OAuthMixin(_OAuthConsumerMixin):

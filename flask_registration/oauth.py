@@ -49,11 +49,11 @@ from flask import (
 from flask_wtf import FlaskForm
 from oauthlib.oauth2 import MismatchingStateError, MissingCodeError, OAuth2Error
 from werkzeug.wrappers import Response
-from wtforms import EmailField, SubmitField
+from wtforms import EmailField, HiddenField, SubmitField
 from wtforms.validators import DataRequired
 
-from . import connections
-from .errors import OAuthError, RegistrationError, ValidationError
+from . import connections, reauth
+from .errors import OAuthError, ReauthenticationRequired, RegistrationError, ValidationError
 from .flows import oauth as flows
 from .identity_store import IdentityStore
 from .oauth_providers import TIMEOUT, Provider, providers_from_config
@@ -63,9 +63,11 @@ from .views import show_errors
 
 log = logging.getLogger("flask_registration")
 
-#: Session keys: where to go after the dance, and a dance waiting for an address.
+#: Session keys: where to go after the dance, a dance waiting for an address, and a
+#: login waiting for its emailed link (see :func:`flows.pending_login`).
 NEXT_KEY = "registration_oauth_next"
 PENDING_KEY = "registration_oauth_pending"
+PENDING_LINK_KEY = "registration_oauth_pending_link"
 #: How long the "give us your address" step waits, in seconds.
 PENDING_MAX_AGE = 30 * 60
 
@@ -163,7 +165,10 @@ def _answer(result: flows.OAuthResult, provider: Provider, token: dict[str, Any]
             return make_response(jsonify({"outcome": outcome, "emailUrl": target}), 200)
         return redirect(target)
     if outcome == flows.CHECK_EMAIL:
-        session.pop(NEXT_KEY, None)
+        if result.pending is not None:
+            # Kept here, in the browser that did the dance: the emailed link works only
+            # with it (a stranger's pending login never reaches the owner's browser).
+            session[PENDING_LINK_KEY] = {**result.pending, "token": dict(token), "at": int(time.time())}
         if _wants_json():
             body = {"outcome": outcome, "email": result.email, "emailSent": result.email_sent}
             return make_response(jsonify(body), 202)
@@ -191,7 +196,8 @@ def _on_authorized(blueprint: Any, token: Any) -> Response:
     try:
         identity = provider.identity(token)
         if linking:
-            result = flows.link_identity(user._get_current_object(), identity, token)
+            current = user._get_current_object()
+            result = flows.link_identity(current, identity, token, recent=reauth.is_recent(current))
         else:
             result = flows.login_with_identity(identity, token)
     except RegistrationError as exc:
@@ -216,6 +222,13 @@ def _on_error(blueprint: Any, error: Any = None, error_description: Any = None, 
 def _before_dance() -> Response | None:
     name = request.blueprint
     if request.endpoint == f"{name}.login":
+        user = flask_login.current_user
+        if getattr(user, "is_authenticated", False) and not reauth.is_recent(user._get_current_object()):
+            # Linking adds a way to log in: only after the password (or an emailed link)
+            # in this browser, never on the strength of a cookie or token alone.
+            if _wants_json() or g.get("registration_access_token") is not None:
+                return refusal(ReauthenticationRequired(), get_providers().get(name or ""))
+            return redirect(url_for("registration.reauthenticate", next=request.full_path))
         target = safe_redirect(request.args.get("next"))
         if target:
             session[NEXT_KEY] = target
@@ -336,6 +349,49 @@ def email(provider: str) -> Response | tuple[str, int]:
             return _answer(result, spec, token, linking=False)
     status = 422 if form.errors or form.form_errors else 200
     return render_template("registration/oauth_email.html", form=form, provider=spec), status
+
+
+class OAuthConfirmForm(FlaskForm):
+    """The emailed link's token, behind a button (opening a link changes nothing)."""
+
+    token = HiddenField()
+    submit = SubmitField("Confirm and log in")
+
+
+@pages.route("/login/<provider>/confirm", methods=["GET", "POST"])
+def confirm(provider: str) -> Response | tuple[str, int]:
+    """The page of a pending login's emailed link: a button that finishes the login, in
+    the browser that did the dance only."""
+    spec = get_providers().get(provider)
+    form = OAuthConfirmForm()
+    if request.method == "GET":
+        form.token.data = request.args.get("token")
+    pending = session.get(PENDING_LINK_KEY)
+    if (
+        spec is None
+        or not isinstance(pending, dict)
+        or pending.get("provider") != provider
+        or not isinstance(pending.get("at"), int)
+        or time.time() - pending["at"] > flows.PENDING_MAX_AGE.total_seconds()
+        or not isinstance(pending.get("token"), dict)
+    ):
+        title = spec.title if spec is not None else "the provider"
+        message = (
+            f"This link works only in the browser where you started logging in with {title}, and for "
+            f"{int(flows.PENDING_MAX_AGE.total_seconds() // 60)} minutes. Open it there, or start again."
+        )
+        return refusal(OAuthError(message, code="OAUTH_NOTHING_PENDING", status=400), spec)
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("registration/oauth_confirm.html", form=form, provider=spec), status
+    token = pending["token"]
+    try:
+        identity = spec.identity(token)
+        result = flows.complete_pending(identity, token, pending=pending, link_token=form.token.data)
+    except RegistrationError as exc:
+        return refusal(exc, spec)
+    session.pop(PENDING_LINK_KEY, None)
+    return _answer(result, spec, token, linking=False)
 
 
 def _buttons() -> dict[str, Any]:

@@ -150,12 +150,14 @@ def document(
     max_ttl: int = 365 * 24 * 3600,
     session_cookie: str = "session",
     identities: bool = False,
+    loopback_confirm_links: bool = False,
 ) -> Schema:
     """The OpenAPI 3.1 document of the JSON API for these settings.
 
     :param signup_fields: the schema of each field of ``REGISTRATION_SIGNUP_FIELDS``.
     :param user_fields: those of them that the user object shows (the model's columns).
     :param identities: whether third-party login is set up (the ``/me/identities`` routes).
+    :param loopback_confirm_links: whether LoopBack's ``GET`` confirm routes are on.
     """
     from . import __version__
 
@@ -206,7 +208,21 @@ def document(
     paths: dict[str, Schema] = {
         "": {"post": _operation("Sign up", signup_answer, (*body_errors, 429), requestBody=_body("SignupBody"))},
         "/confirm": {
-            "get": _operation("Verify an address", {**none, **redirect}, (400, 404), parameters=_link_params("link"))
+            "post": _operation(
+                "Verify an address (with the account's password, or a new one)",
+                none,
+                (*body_errors, 404, 429),
+                requestBody=_body("Confirm"),
+            )
+        },
+        "/reauthenticate": {
+            "post": _operation(
+                "Confirm it is you (marks this browser session)",
+                none,
+                (*body_errors, 401, 429),
+                requestBody=_body("Reauthenticate"),
+                security=logged_in,
+            )
         },
         "/verify": {
             "post": _operation("Send the link again", none, (*body_errors, *enum_404, 429), requestBody=_body("Email"))
@@ -217,6 +233,7 @@ def document(
             )
         },
         "/logout": {"post": _operation("Log out", none, (403,))},
+        "/logout-all": {"post": _operation("Log out everywhere", none, (401, 403), security=logged_in)},
         "/me": {
             "get": _operation("The logged-in user", {200: _json("The user", _ref("User"))}, (401,), security=reading)
         },
@@ -246,9 +263,7 @@ def document(
         },
         "/change-email/cancel": {"post": _operation("Cancel the change", none, (401, 403), security=logged_in)},
         "/confirm-email": {
-            "get": _operation(
-                "Apply a new address", {**none, **redirect}, (400, 404, 422), parameters=_link_params("change link")
-            )
+            "post": _operation("Apply a new address", none, (*body_errors, 404), requestBody=_body("Link"))
         },
         "/csrf-token": {
             "get": _operation(
@@ -257,6 +272,17 @@ def document(
         },
         "/openapi.json": {"get": _operation("This document", {200: _json("OpenAPI 3.1", {"type": "object"})}, ())},
     }
+    if loopback_confirm_links:
+        # LoopBack's links, which change state when opened (REGISTRATION_LOOPBACK_CONFIRM_LINKS).
+        paths["/confirm"]["get"] = _operation(
+            "Verify an address on opening the link", {**none, **redirect}, (400, 404), parameters=_link_params("link")
+        )
+        paths["/confirm-email"]["get"] = _operation(
+            "Apply a new address on opening the link",
+            {**none, **redirect},
+            (400, 404, 422),
+            parameters=_link_params("change link"),
+        )
     schemas: dict[str, Schema] = {}
     if identities:
         provider = [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -314,6 +340,11 @@ def document(
                     {"email": {"type": "string"}, "emailSent": {"type": "boolean"}, "message": {"type": "string"}},
                 ),
                 "Email": _object(["email"], {"email": address}),
+                "Link": _object(["uid", "token"], {"uid": text, "token": text}),
+                "Confirm": _object(
+                    ["uid", "token"], {"uid": text, "token": text, "password": text, "newPassword": password}
+                ),
+                "Reauthenticate": _object(["password"], {"password": text}),
                 "Login": _object(
                     ["email", "password"],
                     {
@@ -372,4 +403,5 @@ def for_app(app: Flask) -> Schema:
         max_ttl=int(config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"].total_seconds()),
         session_cookie=config["SESSION_COOKIE_NAME"],
         identities="registration_connections_api" in app.blueprints,
+        loopback_confirm_links=config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"],
     )

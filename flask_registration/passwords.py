@@ -3,27 +3,59 @@
 Hashes imported from LoopBack (bcrypt, ``$2a$``/``$2b$``/``$2y$``) are checked with the
 ``bcrypt`` package (the ``loopback`` extra) and reported as needing a re-hash, so the
 first successful login replaces them with argon2id (verify-then-upgrade).
+
+Every check costs what a check with the current parameters costs, whatever the stored
+hash is: see :meth:`Passwords.verify`.
 """
 
 from __future__ import annotations
 
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+#: How many recent checks with the current parameters the padding follows (their median).
+COST_SAMPLES = 15
+
 
 class Passwords:
-    """Hash, check and upgrade passwords with one set of argon2id parameters."""
+    """Hash, check and upgrade passwords with one set of argon2id parameters.
 
-    def __init__(self, *, time_cost: int, memory_cost: int, parallelism: int) -> None:
+    :param clock: seconds, for measuring checks (default :func:`time.perf_counter`).
+    :param sleep: waits that many seconds (default :func:`time.sleep`). Tests pass a
+        virtual clock and sleep, so that they count work instead of reading the clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_cost: int,
+        parallelism: int,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
         self._hasher = PasswordHasher(
             time_cost=time_cost,
             memory_cost=memory_cost,
             parallelism=parallelism,
             type=Type.ID,
         )
+        self._clock = clock
+        self._sleep = sleep
+        self._costs: deque[float] = deque(maxlen=COST_SAMPLES)
+        self._lock = threading.Lock()
         # Made now, not at the first unknown address: that first login would otherwise
-        # cost one hash more than a known one, and show it.
+        # cost one hash more than a known one, and show it. Its time is the first
+        # measure of what a check with these parameters costs (the same argon2 work).
+        start = clock()
         self._dummy = self._hasher.hash("dummy password for timing")
+        self._record(clock() - start)
 
     def hash(self, password: str) -> str:
         """An argon2id hash of ``password``."""
@@ -32,18 +64,50 @@ class Passwords:
     def verify(self, hashed: str | None, password: str) -> bool:
         """Whether ``password`` matches ``hashed``.
 
-        With no hash (an unknown user, or an account that has no password) a dummy hash
-        is checked instead, so both answers cost the same time.
+        Every call costs the time of one check with the current parameters, so that
+        the time of a wrong password tells nothing about the account:
+
+        - With no hash (an unknown user, or an account that has no password) a dummy
+          hash made with the current parameters is checked instead.
+        - A current-parameters argon2id hash is checked; the time it took is kept (the
+          median of the last :data:`COST_SAMPLES` such checks, the dummy's included, is
+          what a current check costs now).
+        - Any other hash (bcrypt from LoopBack, argon2 with older parameters, something
+          unreadable) is checked, then the call waits out the difference between that
+          median and the time the check took. The caller cannot tell it from a current
+          check; a hash that costs *more* than a current one is not shortened (it is
+          replaced at the account's next successful login).
+
+        Why wait rather than work: the difference between two algorithms has no common
+        unit of work. Django's ``harden_runtime`` runs the missing iterations of the same
+        algorithm (PBKDF2, bcrypt rounds), and gives up for argon2; running a whole
+        extra current check after an old one (the other simple choice) would make old
+        accounts *slower* than unknown addresses by the old check's cost, a leak of its
+        own. A measured wait matches the current cost whatever the old hash was, and
+        follows the machine's load, since the median is taken from the real checks.
         """
         if not hashed:
             hashed = self._dummy
             password = password + "\x00never matches"
+        start = self._clock()
+        if self._is_current(hashed):
+            ok = self._check_argon2(hashed, password)
+            self._record(self._clock() - start)
+            return ok
         if hashed.startswith(BCRYPT_PREFIXES):
-            return _bcrypt_verify(hashed, password)
-        try:
-            return self._hasher.verify(hashed, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
+            ok = _bcrypt_verify(hashed, password)
+        else:
+            ok = self._check_argon2(hashed, password)
+        missing = self.current_cost() - (self._clock() - start)
+        if missing > 0:
+            self._sleep(missing)
+        return ok
+
+    def current_cost(self) -> float:
+        """What a check with the current parameters costs now, in seconds: the median
+        of the recent ones."""
+        with self._lock:
+            return statistics.median(self._costs)
 
     def needs_rehash(self, hashed: str) -> bool:
         """Whether ``hashed`` was made with other parameters (or another algorithm)."""
@@ -53,6 +117,19 @@ class Passwords:
             return self._hasher.check_needs_rehash(hashed)
         except (InvalidHashError, ValueError):
             return True
+
+    def _is_current(self, hashed: str) -> bool:
+        return hashed.startswith("$argon2id$") and not self.needs_rehash(hashed)
+
+    def _check_argon2(self, hashed: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(hashed, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def _record(self, seconds: float) -> None:
+        with self._lock:
+            self._costs.append(seconds)
 
 
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")

@@ -19,13 +19,15 @@ if TYPE_CHECKING:
 @dataclass
 class RegistrationState:
     """What one app's registration needs: the extension (hooks, forms), the store,
-    the password hasher, the mail sender and the rate-limit counters."""
+    the password hasher, the mail sender, the rate-limit counters, and the names of the
+    blueprints ``init_app`` registered (their routes are the library's)."""
 
     extension: Registration
     store: UserStore
     passwords: Passwords
     mail_sender: MailSender
     rate_limits: RateLimits | None = None
+    blueprints: frozenset[str] = frozenset()
     extras: dict[str, Any] = field(default_factory=dict)
 
 

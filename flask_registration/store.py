@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .errors import ValidationError
 from .models import as_utc, new_stamp, python_type_of, utcnow
+from .session_store import SessionStore
 
 
 def token_digest(token: str) -> str:
@@ -31,13 +32,21 @@ class UserStore:
     """Reads and writes the app's user model through ``db.session``.
 
     The flows commit through it, so a vetoed or failed change never leaves anything
-    half-written in the session.
+    half-written in the session. ``sessions`` is the store of login-session rows, or
+    None without a session model.
     """
 
-    def __init__(self, db: Any, user_model: Any, token_model: Any = None) -> None:
+    def __init__(
+        self, db: Any, user_model: Any, token_model: Any = None, *, session_model: Any = None, oauth_model: Any = None
+    ) -> None:
         self.db = db
         self.model = user_model
         self.token_model = token_model
+        self.sessions = SessionStore(db, session_model) if session_model is not None else None
+        # The rows that let someone in as a user: deleted with the user, explicitly, as
+        # a database that does not enforce foreign keys would keep them for the next
+        # user given the id.
+        self.credential_models = [m for m in (token_model, session_model, oauth_model) if m is not None]
         self._id_type = python_type_of(user_model.__table__.c.id.type)
 
     @property
@@ -55,13 +64,24 @@ class UserStore:
         return self.session.get(self.model, key)
 
     def get_by_session_id(self, session_id: Any) -> Any | None:
-        """The user a Flask-Login session id (``"<id>:<auth_stamp>"``) names, or None
-        when the stamp has changed since (password changed: the session is over)."""
+        """The user a Flask-Login session id names, or None when that session is over.
+
+        The id is ``"<id>:<auth_stamp>"``; with a session model,
+        ``"<id>:<auth_stamp>:<session id>"``, and its row must exist and not have
+        expired. A new stamp (password changed, log out everywhere) ends every session.
+        """
         if not isinstance(session_id, str) or ":" not in session_id:
             return None
+        login = None
+        if self.sessions is not None:
+            if session_id.count(":") < 2:
+                return None  # no row to check: made before the session model, or not by us
+            session_id, login = session_id.rsplit(":", 1)
         user_id, stamp = session_id.rsplit(":", 1)
         user = self.get(user_id)
         if user is None or not hmac.compare_digest(str(user.auth_stamp).encode(), stamp.encode()):
+            return None
+        if login is not None and not self.sessions.is_live(login, user):  # type: ignore[union-attr]
             return None
         return user
 
@@ -181,7 +201,8 @@ class UserStore:
 
     def delete_unverified(self, *, created_before: datetime) -> list[Any]:
         """Delete the users still unverified that were created before ``created_before``,
-        with their access tokens, in one transaction; return them (detached).
+        with their access tokens, sessions and linked identities, in one transaction;
+        return them (detached).
 
         The DELETE repeats both conditions, so an account verified meanwhile is kept.
         """
@@ -191,13 +212,7 @@ class UserStore:
         if not users:
             return []
         ids = [user.id for user in users]
-        doomed = select(model.id).where(model.id.in_(ids), *condition)
-        if self.token_model is not None:
-            self.session.execute(
-                delete(self.token_model)
-                .where(self.token_model.user_id.in_(doomed))
-                .execution_options(synchronize_session=False)
-            )
+        self._delete_credentials(select(model.id).where(model.id.in_(ids), *condition))
         result = self.session.execute(
             delete(model).where(model.id.in_(ids), *condition).execution_options(synchronize_session=False)
         )
@@ -208,6 +223,22 @@ class UserStore:
             self.session.expunge(user)
         self.session.commit()
         return [user for user in users if user.id in deleted]
+
+    def delete_user(self, user: Any) -> None:
+        """Delete ``user`` with its access tokens, sessions and linked identities; commit."""
+        self._delete_credentials([user.id])
+        self.session.delete(user)
+        self.session.commit()
+
+    def _delete_credentials(self, user_ids: Any) -> None:
+        """Delete the credential rows of these users (a list, or a SELECT of ids), in
+        the current transaction."""
+        for credential in self.credential_models:
+            self.session.execute(
+                delete(credential)
+                .where(credential.user_id.in_(user_ids))
+                .execution_options(synchronize_session=False)
+            )
 
     # Access tokens (only with a token model).
 

@@ -20,27 +20,40 @@ EMAIL_MAX_LENGTH = 254
 FIELD_MAX_LENGTH = 1000
 
 
-def normalize_email(value: str, *, check_deliverability: bool | None = None) -> str:
+def normalize_email(value: str, *, check_deliverability: bool | None = None, allow_smtputf8: bool | None = None) -> str:
     """Validate an address and return its normal form, lower-cased.
 
     Addresses are compared case-insensitively, so the stored form is lower-case and the
     database's unique index enforces one account per address.
 
-    :raises ValidationError: with field ``email`` and code ``format``.
+    An address with non-ASCII characters before the ``@`` can only be mailed through a
+    server with SMTPUTF8: it is refused (code ``smtputf8``) unless ``allow_smtputf8``
+    (default ``REGISTRATION_EMAIL_ALLOW_SMTPUTF8``) says so. Looking an account up
+    (login) passes True: an account made while the setting was on still logs in.
+
+    :raises ValidationError: with field ``email`` and code ``format``, ``length`` or
+        ``smtputf8``.
     """
     config = current_app.config
     if check_deliverability is None:
         check_deliverability = config["REGISTRATION_EMAIL_CHECK_DELIVERABILITY"]
+    if allow_smtputf8 is None:
+        allow_smtputf8 = config["REGISTRATION_EMAIL_ALLOW_SMTPUTF8"]
     if len(value) > EMAIL_MAX_LENGTH:
         raise ValidationError("is too long.", field="email", field_code="length")
     try:
-        info = validate_email(
-            value,
-            check_deliverability=check_deliverability,
-            allow_smtputf8=config["REGISTRATION_EMAIL_ALLOW_SMTPUTF8"],
-        )
+        info = validate_email(value, check_deliverability=check_deliverability, allow_smtputf8=True)
     except EmailNotValidError as exc:
         raise ValidationError(f"is not a valid email address ({exc}).", field="email", field_code="format") from None
+    if info.smtputf8 and not allow_smtputf8:
+        local = info.normalized.rpartition("@")[0]
+        shown = ", ".join(repr(c) for c in dict.fromkeys(c for c in local if not c.isascii()))
+        raise ValidationError(
+            f"This site cannot send email to an address with {shown} before the @. "
+            "Please use an address with only ASCII letters, digits and punctuation before the @.",
+            field="email",
+            field_code="smtputf8",
+        )
     return info.normalized.lower()
 
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
-from . import flows
-from .errors import EmailNotVerified, RateLimited, RegistrationError, TokenExpired
-from .forms import FIELD_NAMES, LogoutForm, ResendForm
+from . import flows, reauth
+from .errors import LoginFailed, RateLimited, RegistrationError, TokenExpired
+from .forms import FIELD_NAMES, ConfirmForm, ConfirmNewPasswordForm, LogoutForm, ResendForm
 from .redirects import safe_redirect
 from .state import get_state
 
 bp = Blueprint("registration", __name__, template_folder="templates")
 
 Page = str | tuple[str, int] | Response
-
-
-@bp.before_request
-def _limit_body() -> None:
-    request.max_content_length = current_app.config["REGISTRATION_MAX_BODY_SIZE"]
 
 
 @bp.app_context_processor
@@ -72,6 +68,7 @@ def signup() -> Page:
         except RegistrationError as exc:
             show_errors(form, exc)
         else:
+            reauth.remember_signup(result.email)
             return render_template(
                 "registration/check_email.html", email=result.email, email_sent=result.email_sent
             )
@@ -79,22 +76,74 @@ def signup() -> Page:
     return render_template("registration/signup.html", form=form), status
 
 
-@bp.get("/confirm")
-def confirm() -> Page:
-    try:
-        flows.confirm(request.args.get("uid"), request.args.get("token"))
-    except TokenExpired as exc:
+def _link_error(exc: RegistrationError) -> Page:
+    """The page for a verification link that does not work (offering a new one)."""
+    if isinstance(exc, TokenExpired):
         user = flows.verify.user_for_expired_link(exc)
         form = ResendForm(email=user.email if user is not None else None)
         return render_template("registration/confirm_error.html", error=exc, form=form, expired=True), exc.status
-    except RegistrationError as exc:  # a bad link, or a before_confirm hook's veto
-        page = render_template("registration/confirm_error.html", error=exc, form=ResendForm(), expired=False)
-        return page, exc.status
-    target = safe_redirect(request.args.get("redirect"))
+    page = render_template("registration/confirm_error.html", error=exc, form=ResendForm(), expired=False)
+    return page, exc.status
+
+
+def _confirm_page(user: Any, form: ConfirmForm, new_password_form: ConfirmNewPasswordForm, status: int = 200) -> Page:
+    """The page an emailed link opens: a button (and the password, or a new one, when
+    this browser did not sign up). Opening it changes nothing."""
+    needs = None if reauth.signed_up_here(user.email) else flows.verify.proof_needed(user)
+    for f in (form, new_password_form):
+        f.uid.data, f.token.data = f.uid.data or request.args.get("uid"), f.token.data or request.args.get("token")
+    page = render_template(
+        "registration/confirm.html", form=form, new_password_form=new_password_form, email=user.email, needs=needs
+    )
+    return page, status
+
+
+def _confirmed(user: Any, redirect_to: str | None) -> Page:
+    target = safe_redirect(redirect_to)
     if target:
-        flash("Your email address is verified. You can log in now.", "success")
+        flash("Your email address is confirmed. You can log in now.", "success")
         return redirect(target)
     return render_template("registration/confirmed.html")
+
+
+@bp.route("/confirm", methods=["GET", "POST"])
+def confirm() -> Page:
+    form = ConfirmForm()
+    uid = form.uid.data if request.method == "POST" else request.args.get("uid")
+    token = form.token.data if request.method == "POST" else request.args.get("token")
+    try:
+        user = flows.verify.user_for_verify_link(uid, token)
+    except RegistrationError as exc:
+        return _link_error(exc)
+    if request.method == "GET":
+        if user.email_verified:
+            return render_template("registration/confirmed.html")
+        return _confirm_page(user, form, ConfirmNewPasswordForm(formdata=None))
+    if not form.validate_on_submit():
+        return _confirm_page(user, form, ConfirmNewPasswordForm(formdata=None), 400)
+    try:
+        flows.confirm(uid, token, password=form.password.data or None, same_browser=reauth.signed_up_here(user.email))
+    except RegistrationError as exc:
+        show_errors(form, exc)
+        return _confirm_page(user, form, ConfirmNewPasswordForm(formdata=None), form_status(form))
+    return _confirmed(user, request.args.get("redirect"))
+
+
+@bp.post("/confirm/new-password")
+def confirm_new_password() -> Page:
+    form = ConfirmNewPasswordForm()
+    try:
+        user = flows.verify.user_for_verify_link(form.uid.data, form.token.data)
+    except RegistrationError as exc:
+        return _link_error(exc)
+    if form.validate_on_submit():
+        try:
+            flows.password.confirm_with_new_password(form.uid.data, form.token.data, form.password.data)
+        except RegistrationError as exc:
+            show_errors(form, exc)
+        else:
+            return _confirmed(user, request.args.get("redirect"))
+    return _confirm_page(user, ConfirmForm(formdata=None), form, form_status(form))
 
 
 @bp.route("/resend", methods=["GET", "POST"])
@@ -120,12 +169,17 @@ def login() -> Page:
     status = 200
     if form.validate_on_submit():
         try:
-            flows.login({"email": form.email.data, "password": form.password.data, "remember": form.remember.data})
+            result = flows.login(
+                {"email": form.email.data, "password": form.password.data, "remember": form.remember.data}
+            )
         except RegistrationError as exc:
             show_errors(form, exc)
-            not_verified = isinstance(exc, EmailNotVerified)
+            # With enumeration prevention, an unconfirmed address answers as a wrong
+            # password does: every refused login offers a new link.
+            not_verified = isinstance(exc, LoginFailed)
             status = exc.status
         else:
+            reauth.mark(result.user)  # the password was just typed
             default = current_app.config["REGISTRATION_POST_LOGIN_REDIRECT"]
             return redirect(safe_redirect(form.next.data, default) or default)
     elif form.errors:
@@ -139,5 +193,17 @@ def logout() -> Page:
     if not form.validate_on_submit():
         return render_template("registration/logout_failed.html"), 400
     flows.logout()
+    return redirect(current_app.config["REGISTRATION_POST_LOGOUT_REDIRECT"])
+
+
+@bp.post("/logout-everywhere")
+@login_required
+def logout_everywhere() -> Page:
+    # Every session, remember cookie and access token of the user ends, this one too.
+    form = LogoutForm()
+    if not form.validate_on_submit():
+        return render_template("registration/logout_failed.html", everywhere=True), 400
+    flows.log_out_everywhere(current_user._get_current_object())
+    flash("You are logged out on every device.", "success")
     return redirect(current_app.config["REGISTRATION_POST_LOGOUT_REDIRECT"])
 

@@ -9,7 +9,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from flask_registration import AccessTokenMixin, Registration, UserMixin
+from flask_registration import AccessTokenMixin, Registration, SessionMixin, UserMixin
 
 
 class Base(DeclarativeBase):
@@ -26,6 +26,11 @@ class User(db.Model, UserMixin):  # type: ignore[name-defined,misc]
 
 class AccessToken(db.Model, AccessTokenMixin):  # type: ignore[name-defined,misc]
     __tablename__ = "access_tokens"
+    __user_tablename__ = "users"
+
+
+class LoginSession(db.Model, SessionMixin):  # type: ignore[name-defined,misc]
+    __tablename__ = "login_sessions"
     __user_tablename__ = "users"
 
 
@@ -56,7 +61,7 @@ def make_app(config: dict[str, Any] | None = None, *, registration: Registration
     )
     app.config.update(config or {})
     db.init_app(app)
-    ext = registration or Registration(db=db, user_model=User, token_model=AccessToken)
+    ext = registration or Registration(db=db, user_model=User, token_model=AccessToken, session_model=LoginSession)
     ext.init_app(app)
 
     @app.get("/")

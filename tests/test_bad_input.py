@@ -268,12 +268,34 @@ CONFIRM_QUERIES = {
 
 
 @pytest.mark.parametrize("query", list(CONFIRM_QUERIES.values()), ids=list(CONFIRM_QUERIES))
+@pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
 def test_a_bad_confirm_link_is_400_invalid_token(app, client, mailbox, query):
     _error(client.get("/api/users/confirm" + query), 400, "INVALID_TOKEN")
     assert client.get("/confirm" + query).status_code == 400
     _nothing_written(app, mailbox)
 
 
+#: Refused by the body's check (a field missing, empty or holding a NUL) before any token is read.
+POSTED_CONFIRM_PROBLEMS = {"nothing", "no-token", "no-uid", "both-empty", "nul"}
+
+
+@pytest.mark.parametrize("name", list(CONFIRM_QUERIES))
+def test_a_bad_confirm_link_pressed_is_refused_cleanly(app, client, mailbox, name):
+    # The page's button (HTML) and POST /api/users/confirm (JSON): a clean 4xx, nothing written.
+    from urllib.parse import parse_qsl
+
+    params = dict(parse_qsl(CONFIRM_QUERIES[name][1:], keep_blank_values=True, errors="replace"))
+    r = client.post("/api/users/confirm", json={**params, "password": PASSWORD})
+    if name in POSTED_CONFIRM_PROBLEMS:
+        _error(r, 422, "VALIDATION_ERROR")
+    else:
+        _error(r, 400, "INVALID_TOKEN")
+    r = client.post("/confirm" + CONFIRM_QUERIES[name], data={**params, "password": PASSWORD})
+    assert r.status_code == 400 and b"not valid" in r.data
+    _nothing_written(app, mailbox)
+
+
+@pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
 def test_a_link_for_one_user_does_not_confirm_another(app, client, mailbox):
     for address in ("one@x.com", "two@x.com"):
         assert client.post(SIGNUP, json={"email": address, "password": PASSWORD}).status_code == 202

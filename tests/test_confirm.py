@@ -1,4 +1,9 @@
-"""Following the emailed link (HTML ``/confirm`` and JSON ``/api/users/confirm``), and resending it."""
+"""Following the emailed link (HTML ``/confirm`` and LoopBack's JSON ``GET /api/users/confirm``,
+which needs ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``), and resending it.
+
+The HTML page is opened, then its button pressed (with the password: these signups are
+made over JSON, so the browser did not sign up); tests/test_prehijack.py covers the rules
+of who may confirm."""
 
 from __future__ import annotations
 
@@ -12,7 +17,14 @@ import pytest
 from itsdangerous import TimestampSigner
 
 from flask_registration import signals
+from tests.helpers import press_confirm
 from tests.models import User, db
+
+pytestmark = pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
+
+
+def press(client, link: str) -> object:
+    return press_confirm(client, link, password="correct horse")
 
 
 @contextmanager
@@ -36,7 +48,8 @@ def sign_up(client, mailbox, email: str = "ada@example.com") -> str:
     msg = mailbox.wait_for(before + 1)[before]
     assert msg["To"] == email
     parts = urlsplit(mailbox.link(msg))
-    return f"{parts.path}?{parts.query}"
+    assert parts.path == "/api/users/confirm"  # REGISTRATION_LOOPBACK_CONFIRM_LINKS
+    return f"/confirm?{parts.query}"
 
 
 def api(link: str) -> str:
@@ -67,14 +80,14 @@ def test_json_confirm_answers_204_and_verifies(app, client, mailbox):
 
 
 def test_html_confirm_shows_the_confirmed_page(app, client, mailbox):
-    r = client.get(sign_up(client, mailbox))
+    r = press(client, sign_up(client, mailbox))
     assert r.status_code == 200 and b"Email verified" in r.data
     assert user(app).email_verified
 
 
-@pytest.mark.parametrize("face", [api, lambda link: link], ids=["json", "html"])
+@pytest.mark.parametrize("face", [lambda c, link: c.get(api(link)), press], ids=["json", "html"])
 def test_confirm_follows_a_local_redirect(app, client, mailbox, face):
-    r = client.get(with_redirect(face(sign_up(client, mailbox)), "/welcome?tab=1"))
+    r = face(client, with_redirect(sign_up(client, mailbox), "/welcome?tab=1"))
     assert r.status_code == 302 and r.headers["Location"] == "/welcome?tab=1"
     assert user(app).email_verified
 
@@ -102,15 +115,15 @@ def test_json_confirm_ignores_a_hostile_redirect(app, client, mailbox, target):
 
 @pytest.mark.parametrize("target", HOSTILE)
 def test_html_confirm_ignores_a_hostile_redirect(app, client, mailbox, target):
-    r = client.get(with_redirect(sign_up(client, mailbox), target))
+    r = press(client, with_redirect(sign_up(client, mailbox), target))
     assert r.status_code == 200 and b"Email verified" in r.data
     assert "Location" not in r.headers
 
 
-@pytest.mark.parametrize("face", [api, lambda link: link], ids=["json", "html"])
+@pytest.mark.parametrize("face", [lambda c, link: c.get(api(link)), press], ids=["json", "html"])
 def test_encoded_slashes_never_lead_off_site(client, mailbox, face):
     # ``/%2F%2Fevil.com`` is a local path; following it or not is both fine, leaving is not.
-    r = client.get(with_redirect(face(sign_up(client, mailbox)), "/%2F%2Fevil.com"))
+    r = face(client, with_redirect(sign_up(client, mailbox), "/%2F%2Fevil.com"))
     assert r.status_code in (200, 204, 302)
     if "Location" in r.headers:
         assert urlsplit(urljoin("http://localhost/confirm", r.headers["Location"])).netloc == "localhost"
@@ -146,7 +159,7 @@ def test_expired_link_html_says_so_and_offers_a_prefilled_resend_form(app, clien
     r = client.post("/resend", data={"csrf_token": csrf.group(1), "email": "ada@example.com"})
     assert r.status_code == 200 and b"Check your email" in r.data
     fresh = urlsplit(mailbox.link(mailbox.wait_for(2)[1]))
-    r = client.get(f"{fresh.path}?{fresh.query}")
+    r = press(client, f"/confirm?{fresh.query}")
     assert r.status_code == 200 and user(app).email_verified
 
 
@@ -233,7 +246,7 @@ def test_resend_answers_204_alike_and_mails_only_the_unverified_address(app, cli
     (msg,) = mailbox.wait_for(1)
     assert [m["To"] for m in mailbox.messages] == ["pending@example.com"]
     parts = urlsplit(mailbox.link(msg))
-    assert client.get(api(f"{parts.path}?{parts.query}")).status_code == 204
+    assert client.get(f"{parts.path}?{parts.query}").status_code == 204
     assert user(app, "pending@example.com").email_verified
 
 

@@ -66,7 +66,9 @@ def state_of(app: Flask, mailbox: Any, client: Any) -> tuple[Any, ...]:
             ).order_by(User.id)
         ).all()
         db.session.remove()
-    return tuple(map(tuple, rows)), len(mailbox.messages), client.get("/api/users/me").status_code
+    with client.session_transaction() as session:
+        reauthenticated = session.get("registration_reauth")
+    return tuple(map(tuple, rows)), len(mailbox.messages), client.get("/api/users/me").status_code, reauthenticated
 
 
 def path(link: str) -> str:
@@ -132,6 +134,35 @@ def change_email_page_with_pending(app: Flask, mailbox: Any) -> tuple[Any, str]:
     return client, "/account/email"
 
 
+def reauth_page(app: Flask, mailbox: Any) -> tuple[Any, str]:
+    client, page = logged_in("/reauthenticate")(app, mailbox)
+    with client.session_transaction() as session:
+        session.pop("registration_reauth", None)  # the login's own mark: the form must make one
+    return client, page
+
+
+def confirm_page(app: Flask, mailbox: Any) -> tuple[Any, str]:
+    with app.test_request_context():
+        from flask_registration.flows import send_verification
+
+        send_verification(get_state(app).store.find_by_email("bob@example.com"))
+    link = mailbox.link(mailbox.wait_for(1)[-1], "/confirm")
+    mailbox.clear()
+    return app.test_client(), path(link)  # another browser than the signup's: the password is asked
+
+
+def reauth_link_page(app: Flask, mailbox: Any) -> tuple[Any, str]:
+    client = app.test_client()
+    log_in(client)
+    (form,) = [f for f in post_forms(client.get("/reauthenticate").data) if f["action"] == "/reauthenticate/email"]
+    assert client.post("/reauthenticate/email", data=form["inputs"]).status_code == 200
+    link = mailbox.link(mailbox.wait_for(1)[-1], "/reauthenticate/link")
+    mailbox.clear()
+    with client.session_transaction() as session:
+        session.pop("registration_reauth", None)  # the login's own mark: the link must make one
+    return client, path(link)
+
+
 def logout_failed_page(app: Flask, mailbox: Any) -> tuple[Any, str]:
     client = app.test_client()
     log_in(client)
@@ -159,6 +190,12 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, str]]] = {
     "registration.cancel_email_change": (change_email_page_with_pending, {}),
     "registration.confirm_email": (confirm_email_page, {}),
     "registration.logout": (logout_failed_page, {}),
+    "registration.logout_everywhere": (logged_in("/account/password"), {}),
+    "registration.confirm": (confirm_page, {"password": PASSWORD}),
+    "registration.confirm_new_password": (confirm_page, {"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}),
+    "registration.reauthenticate": (reauth_page, {"password": PASSWORD}),
+    "registration.reauthenticate_email": (logged_in("/reauthenticate"), {}),
+    "registration.reauthenticate_link": (reauth_link_page, {}),
 }
 
 
@@ -234,11 +271,15 @@ JSON_ROUTES = {
     "/api/users/verify": {"email": "bob@example.com"},
     "/api/users/login": {"email": "ada@example.com", "password": PASSWORD},
     "/api/users/logout": None,
+    "/api/users/logout-all": None,
     "/api/users/reset": {"email": "ada@example.com"},
     "/api/users/reset-password": {"token": "not-a-token", "newPassword": NEW_PASSWORD},
     "/api/users/change-password": {"oldPassword": PASSWORD, "newPassword": NEW_PASSWORD},
     "/api/users/change-email": {"newEmail": "ada@other.example", "password": PASSWORD},
     "/api/users/change-email/cancel": None,
+    "/api/users/confirm": {"uid": "2", "token": "not-a-token", "password": PASSWORD},
+    "/api/users/confirm-email": {"uid": "1", "token": "not-a-token"},
+    "/api/users/reauthenticate": {"password": PASSWORD},
 }
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers import press_confirm
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "basic" / "app.py"
 
@@ -40,7 +43,8 @@ def _demo_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_demo_without_mail_server_shows_emails_and_the_whole_flow_works(demo, tmp_path, capsys):
+def test_demo_without_mail_server_shows_emails_and_the_whole_flow_works(demo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DEMO_OUTBOX", "1")  # as scripts/demo.sh does
     app = demo.create_app(_demo_config(tmp_path))
     client = app.test_client()
     assert b"/dev/outbox" in client.get("/").data
@@ -65,7 +69,8 @@ def test_demo_without_mail_server_shows_emails_and_the_whole_flow_works(demo, tm
     outbox = client.get("/dev/outbox").data.decode()
     assert link.group(0).replace("&", "&amp;") in outbox
 
-    assert client.get(link.group(0).replace("http://localhost", "")).status_code == 200
+    # The browser that signed up only presses the button.
+    assert press_confirm(client, link.group(0)).status_code == 200
 
     page = client.get("/login").data
     r = client.post(
@@ -108,3 +113,49 @@ def test_demo_with_mail_server_sends_real_mail(demo, tmp_path, mailbox):
     (msg,) = mailbox.wait_for(1)
     assert msg["To"] == "real@example.com"
     assert "/confirm?uid=" in mailbox.link(msg)
+
+
+def test_demo_shows_the_outbox_only_in_debug_testing_or_when_the_demo_command_asks(demo, tmp_path, monkeypatch):
+    monkeypatch.delenv("DEMO_OUTBOX", raising=False)
+    app = demo.create_app(_demo_config(tmp_path))
+    client = app.test_client()
+    assert client.get("/dev/outbox").status_code == 404
+    assert b"/dev/outbox" not in client.get("/").data
+    for extra in ({"DEBUG": True}, {"TESTING": True}):
+        app = demo.create_app(_demo_config(tmp_path, **extra))
+        assert app.test_client().get("/dev/outbox").status_code == 200, extra
+    monkeypatch.setenv("DEMO_OUTBOX", "1")
+    app = demo.create_app(_demo_config(tmp_path))
+    assert app.test_client().get("/dev/outbox").status_code == 200
+    assert b"/dev/outbox" in app.test_client().get("/").data
+
+
+def test_the_demo_command_asks_for_the_outbox_on_loopback_only():
+    script = (DEMO.parents[2] / "scripts" / "demo.sh").read_text()
+    (line,) = [line for line in script.splitlines() if "DEMO_OUTBOX=1" in line and not line.startswith("#")]
+    for host, expected in (("", "1"), ("127.0.0.1", "1"), ("localhost", "1"), ("::1", "1"), ("0.0.0.0", "")):
+        env = {"PATH": "/usr/bin:/bin", **({"HOST": host} if host else {})}
+        command = f'{line}\necho "${{DEMO_OUTBOX:-}}"'
+        out = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == expected, (host, out.stderr)
+    assert "demo.sh" in (DEMO.parents[2] / "README.rst").read_text() and "/dev/outbox" in script
+
+
+def test_demo_trusts_its_ipv6_loopback_address(demo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DEMO_OUTBOX", "1")
+    app = demo.create_app(_demo_config(tmp_path, WTF_CSRF_ENABLED=False))
+    assert "[::1]" in app.config["TRUSTED_HOSTS"]
+    client = app.test_client()
+    assert client.get("/", headers={"Host": "[::1]:5000"}).status_code == 200
+    assert client.get("/", headers={"Host": "[::1]"}).status_code == 200
+    assert client.get("/", headers={"Host": "[::2]:5000"}).status_code == 400
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+    # A signup over IPv6 gets a link to the same address and port.
+    r = client.post(
+        "/api/users",
+        json={"email": "six@example.com", "password": "six password"},
+        headers={"Host": "[::1]:5000"},
+        environ_overrides={"SERVER_PORT": "5000"},
+    )
+    assert r.status_code == 202
+    assert "http://[::1]:5000/confirm?" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from flask_registration import Registration, get_state
 from flask_registration.models import utcnow
+from tests.helpers import link_params, press_confirm
 from tests.models import CHEAP_ARGON2, User, db, make_app
 
 
@@ -79,7 +80,7 @@ def test_app_factory_registration_first_init_app_later(built, mailbox):
     client = app.test_client()
     link = sign_up(client, mailbox)
     assert link.startswith("/confirm?")
-    assert client.get(link).status_code == 200
+    assert press_confirm(client, link, "correct horse").status_code == 200
 
 
 def test_registration_with_app_sets_up_at_once(built):
@@ -121,14 +122,17 @@ def test_two_apps_with_their_own_keys_and_prefixes(built, mailbox):
     assert link_one.startswith("/one/confirm?") and link_two.startswith("/two/confirm?")
     query_one, query_two = link_one.split("?", 1)[1], link_two.split("?", 1)[1]
 
-    r = c2.get(f"/api/two/confirm?{query_one}")
+    def post(client, prefix, query):
+        return client.post(prefix, json={**link_params("?" + query), "password": "correct horse"})
+
+    r = post(c2, "/api/two/confirm", query_one)
     assert r.status_code == 400 and r.json["error"]["code"] == "INVALID_TOKEN"
-    assert c2.get(f"/two/confirm?{query_one}").status_code == 400
-    r = c1.get(f"/api/one/confirm?{query_two}")
+    assert two.test_client().get(f"/two/confirm?{query_one}").status_code == 400
+    r = post(c1, "/api/one/confirm", query_two)
     assert r.status_code == 400 and r.json["error"]["code"] == "INVALID_TOKEN"
 
-    assert c1.get(f"/api/one/confirm?{query_one}").status_code == 204
-    assert c2.get(f"/api/two/confirm?{query_two}").status_code == 204
+    assert post(c1, "/api/one/confirm", query_one).status_code == 204
+    assert post(c2, "/api/two/confirm", query_two).status_code == 204
 
 
 def test_second_init_app_on_one_app_raises(built):

@@ -12,6 +12,7 @@ import pytest
 
 from flask_registration import LoginFailed, RegistrationError, ValidationError, signals
 from flask_registration.state import get_state
+from tests.helpers import confirm_by_api, press_confirm
 from tests.models import User, db
 
 PASSWORD = "correct horse battery"
@@ -226,15 +227,16 @@ def test_after_signup_runs_after_the_commit_without_the_password(app, client, re
 # Confirm and login hooks.
 
 
-def test_confirm_hooks_run_once_even_when_the_link_is_followed_twice(client, registration, mailbox):
+def test_confirm_hooks_run_once_even_when_the_link_is_followed_twice(app, client, registration, mailbox):
     calls = []
     registration.before_confirm(lambda user: calls.append(("before", user.email, user.email_verified)))
     registration.after_confirm(lambda user: calls.append(("after", user.email, user.email_verified)))
 
     _signup(client, "ada@example.org")
     link = _path(mailbox.link(mailbox.wait_for(1)[0]))
-    assert client.get(link).status_code == 200
-    assert client.get(link).status_code == 200
+    assert press_confirm(client, link, PASSWORD).status_code == 200
+    assert client.get(link).status_code == 200  # opening it again changes nothing
+    assert confirm_by_api(app.test_client(), link, PASSWORD).status_code == 204
     assert calls == [("before", "ada@example.org", False), ("after", "ada@example.org", True)]
 
 
@@ -251,7 +253,7 @@ def test_before_confirm_veto_in_the_api_leaves_the_address_unverified(app, clien
     _confirm_refused(registration, calls)
     _signup(client, "ada@example.org")
     link = _path(mailbox.link(mailbox.wait_for(1)[0]))
-    r = client.get("/api/users" + link)
+    r = confirm_by_api(client, link, PASSWORD)
     assert r.status_code == 403
     assert r.json["error"]["code"] == "VERIFICATION_PAUSED"
     assert calls == []
@@ -262,7 +264,7 @@ def test_before_confirm_veto_on_the_html_page_shows_the_message(app, client, reg
     calls = []
     _confirm_refused(registration, calls)
     _signup(client, "ada@example.org")
-    r = client.get(_path(mailbox.link(mailbox.wait_for(1)[0])))
+    r = press_confirm(client, _path(mailbox.link(mailbox.wait_for(1)[0])), PASSWORD)
     assert r.status_code == 403
     assert "Verification is paused." in r.get_data(as_text=True)
     assert calls == []
@@ -377,8 +379,8 @@ def test_user_verified_is_sent_once(app, client, mailbox):
     _signup(client, "ada@example.org")
     link = _path(mailbox.link(mailbox.wait_for(1)[0]))
     with _recording(signals.user_verified, app) as verified:
-        client.get(link)
-        client.get(link)
+        assert press_confirm(client, link, PASSWORD).status_code == 200
+        assert confirm_by_api(app.test_client(), link, PASSWORD).status_code == 204
     assert [set(kw) for kw in verified] == [{"user"}]
     assert verified[0]["user"].email == "ada@example.org" and verified[0]["user"].email_verified
 

@@ -122,7 +122,7 @@ def test_login_with_a_wrong_password_shows_an_error(app, client):
     data = {**hidden(client, "/login"), "email": "ada@example.com", "password": "wrong horse"}
     r = client.post("/login", data=data)
     assert r.status_code == 401
-    assert "wrong email or password" in r.get_data(as_text=True)
+    assert "the email address or the password is wrong" in r.get_data(as_text=True)
     assert logged_in_email(client) is None
 
 
@@ -132,7 +132,7 @@ def test_login_of_an_unverified_user_links_to_resend(app, client):
     r = client.post("/login", data=data)
     assert r.status_code == 401
     page = r.get_data(as_text=True)
-    assert "not been verified" in page and 'href="/resend"' in page
+    assert "the email address or the password is wrong" in page and 'href="/resend"' in page
     assert logged_in_email(client) is None
 
 

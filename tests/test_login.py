@@ -41,13 +41,31 @@ def verified(app, client, mailbox) -> None:
     mark_verified(app)
 
 
-def test_unverified_user_with_the_right_password_is_told_to_verify(app, client, mailbox):
+def test_unverified_user_with_the_right_password_gets_login_failed_and_a_new_link(app, client, mailbox):
+    # With enumeration prevention (the default) the right password of an unconfirmed
+    # account answers as a wrong one does, or it would tell a stranger who signed the
+    # address up with a password of their own whether the address had an account.
+    sign_up(client)
+    mailbox.wait_for(1)
+    right, wrong = log_in(client), log_in(client, password="wrong horse")
+    assert right.status_code == wrong.status_code == 401
+    assert right.json == wrong.json and right.json["error"]["code"] == "LOGIN_FAILED"
+    assert client.get_cookie("session") is None
+    assert client.get("/api/users/me").status_code == 401
+    links = mailbox.wait_for(2)  # the signup's link, and a fresh one for the right password
+    assert len(links) == 2 and all(m["To"] == "ada@example.com" for m in links)
+
+
+@pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
+def test_without_enumeration_prevention_the_unverified_user_is_told_to_verify(app, client, mailbox):
     sign_up(client)
     r = log_in(client)
     assert r.status_code == 401
-    assert r.json["error"]["code"] == "LOGIN_FAILED_EMAIL_NOT_VERIFIED"
+    error = r.json["error"]
+    assert error["code"] == "LOGIN_FAILED_EMAIL_NOT_VERIFIED"
+    with app.app_context():
+        assert error["details"] == {"userId": db.session.scalars(db.select(User)).one().id}  # as in LoopBack
     assert client.get_cookie("session") is None
-    assert client.get("/api/users/me").status_code == 401
 
 
 def test_unverified_user_with_a_wrong_password_gets_the_plain_login_failed(client, mailbox):

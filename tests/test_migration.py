@@ -90,6 +90,16 @@ def test_the_migrated_table_serves_the_extension(old_table, app, client, mailbox
         assert db.session.query(User).filter(User.email == "two@example.com").count() == 1
 
 
+def test_the_migrated_table_never_gives_an_id_out_twice(old_table):
+    _run(old_table, "upgrade")
+    with old_table.begin() as conn:
+        last = conn.execute(sa.text("SELECT max(id) FROM users")).scalar_one()
+        conn.execute(sa.text("DELETE FROM users WHERE id = :id"), {"id": last})
+        conn.execute(sa.text("INSERT INTO users (email, auth_stamp) VALUES ('new@example.com', 'x')"))
+        new = conn.execute(sa.text("SELECT id FROM users WHERE email = 'new@example.com'")).scalar_one()
+    assert new > last
+
+
 def test_the_migration_refuses_addresses_that_differ_only_by_case(old_table):
     with old_table.begin() as conn:
         conn.execute(sa.text("INSERT INTO users (email, username) VALUES ('TWO@example.com', 'three')"))

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from tests.conftest import free_port
+from tests.helpers import link_params
 from tests.models import User, db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,8 +116,8 @@ def test_each_step_works_on_either_node(app, nodes, mailbox):
     assert r.status_code == 202
     (verify,) = mailbox.wait_for(1)
     link = mailbox.link(verify)
-    api_link = _on(second, link).replace("/confirm?", "/api/users/confirm?")
-    assert requests.get(api_link, timeout=10).status_code == 204
+    body = {**link_params(link), "password": "first password"}
+    assert requests.post(f"{second}/api/users/confirm", json=body, timeout=10).status_code == 204
 
     r = requests.post(f"{second}/api/users/login", json={"email": "multi@example.com", "password": "first password"})
     assert r.status_code == 200
@@ -167,8 +168,8 @@ def test_fifty_concurrent_confirms_of_one_link_verify_once(app, nodes, mailbox):
     link = mailbox.link(mailbox.wait_for(1)[0])
 
     def confirm(i: int) -> int:
-        url = _on(nodes[i % 2], link).replace("/confirm?", "/api/users/confirm?")
-        return requests.get(url, timeout=30).status_code
+        body = {**link_params(link), "password": "click password"}
+        return requests.post(f"{nodes[i % 2]}/api/users/confirm", json=body, timeout=30).status_code
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = list(pool.map(confirm, range(50)))
@@ -182,7 +183,8 @@ def test_two_concurrent_email_changes_leave_a_consistent_row(app, nodes, mailbox
     first, second = nodes
     requests.post(f"{first}/api/users", json={"email": "move@example.com", "password": "move password"})
     link = mailbox.link(mailbox.wait_for(1)[0])
-    assert requests.get(_on(first, link).replace("/confirm?", "/api/users/confirm?")).status_code == 204
+    body = {**link_params(link), "password": "move password"}
+    assert requests.post(f"{first}/api/users/confirm", json=body, timeout=30).status_code == 204
     token = requests.post(
         f"{second}/api/users/login", json={"email": "move@example.com", "password": "move password"}
     ).json()["id"]
@@ -207,7 +209,7 @@ def test_two_concurrent_email_changes_leave_a_consistent_row(app, nodes, mailbox
     links = {m["To"]: mailbox.link(m, "/confirm-email") for m in messages if m["To"] in targets}
     assert set(links) == set(targets)
     statuses = {
-        to: requests.get(_on(first, url).replace("/confirm-email?", "/api/users/confirm-email?")).status_code
+        to: requests.post(_on(first, "/api/users/confirm-email"), json=link_params(url), timeout=30).status_code
         for to, url in links.items()
     }
     # Only the address still pending can be applied; the other link is refused.

@@ -81,6 +81,13 @@ class Site:
     def me(self, http: requests.Session) -> requests.Response:
         return http.get(f"{self.url}/api/users/me", headers={"Accept": "application/json"})
 
+    def press_oauth_link(self, http: requests.Session, link: str) -> requests.Response:
+        """Open a pending login's emailed link in ``http`` and press its button."""
+        page = http.get(link)
+        assert page.status_code == 200, page.text
+        token = parse_qs(urlsplit(link).query)["token"][0]
+        return http.post(link.split("?")[0], data={"csrf_token": csrf_token(page.text), "token": token})
+
     def log_in(self, http: requests.Session, email: str, password: str = PASSWORD) -> None:
         r = http.post(f"{self.url}/api/users/login", json={"email": email, "password": password})
         assert r.status_code == 200, r.text
@@ -194,40 +201,47 @@ def test_a_known_identity_logs_its_user_in_again_and_keeps_the_new_token(site, h
     assert site.token_of("ada-1")["access_token"] != first
 
 
-def test_unverified_email_creates_an_account_that_waits_for_the_emailed_link(site, http, mailbox):
+def test_an_unvouched_address_creates_nothing_until_its_link_is_pressed_in_this_browser(site, http, mailbox):
     r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
     assert r.status_code == 200
     assert "Check your email" in r.text and "bob@example.com" in r.text
     assert site.me(http).status_code == 401
-    (user,) = site.users()
-    assert user.email_verified_at is None and user.password_hash is None
-    assert site.identities() == [("local", "bob-1", user.id)]
-
-    # Logging in through the provider again waits for the link as a password login does.
-    r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
-    assert r.status_code == 401
-    assert "Follow the link we emailed you" in r.text
-    assert site.me(http).status_code == 401
+    assert site.users() == [] and site.identities() == []  # nothing before the address is proven
 
     (msg,) = mailbox.wait_for(1)
     assert msg["To"] == "bob@example.com"
-    assert http.get(mailbox.link(msg)).status_code == 200
-    r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
+    link = mailbox.link(msg, "/login/local/confirm")
+    # Opened anywhere else (the owner's browser, a mail scanner), the link does nothing.
+    with requests.Session() as elsewhere:
+        page = elsewhere.get(link)
+        assert page.status_code == 400 and "only in the browser where you started" in html.unescape(page.text)
+    assert http.get(link).status_code == 200  # opening it here changes nothing either
+    assert site.users() == []
+
+    r = site.press_oauth_link(http, link)
     assert r.url == f"{site.url}/"
     assert site.me(http).json()["emailVerified"] is True
+    (user,) = site.users()
+    assert user.email == "bob@example.com" and user.password_hash is None
+    assert site.identities() == [("local", "bob-1", user.id)]
+    # Logging in through the provider again: the identity is known now.
+    with requests.Session() as again:
+        dance(again, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
+        assert site.me(again).json()["email"] == "bob@example.com"
 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
-def test_unverified_email_logs_in_at_once_when_verification_is_not_required(site, http, mailbox):
+def test_an_unvouched_address_waits_for_its_link_even_when_verification_is_not_required(site, http, mailbox):
+    # No account may hold a stranger's identity before its owner proves the address.
     r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
-    assert r.url == f"{site.url}/"
-    body = site.me(http).json()
-    assert body["email"] == "bob@example.com" and body["emailVerified"] is False
-    (msg,) = mailbox.wait_for(1)  # the address is still to be verified
-    assert "/confirm?" in mailbox.link(msg)
+    assert r.status_code == 200 and "Check your email" in r.text
+    assert site.users() == [] and site.me(http).status_code == 401
+    (msg,) = mailbox.wait_for(1)
+    assert site.press_oauth_link(http, mailbox.link(msg, "/login/local/confirm")).url == f"{site.url}/"
+    assert site.me(http).json()["emailVerified"] is True
 
 
-def test_no_email_asks_for_one_and_sends_the_normal_verification_email(site, http, mailbox):
+def test_no_email_asks_for_one_and_confirms_it_with_a_link(site, http, mailbox):
     r = dance(http, site.login_url(), sub="cy-1", email=None)
     assert r.url == f"{site.url}/login/local/email"
     assert "did not give us an email address" in r.text
@@ -239,15 +253,15 @@ def test_no_email_asks_for_one_and_sends_the_normal_verification_email(site, htt
     r = http.post(r.url, data={"csrf_token": csrf_token(r.text), "email": "Cy@Example.com"})
     assert r.status_code == 200 and "Check your email" in r.text
     assert site.me(http).status_code == 401
-    (user,) = site.users()
-    assert user.email == "cy@example.com" and user.email_verified_at is None
-    assert site.identities() == [("local", "cy-1", user.id)]
+    assert site.users() == [] and site.identities() == []
 
     (msg,) = mailbox.wait_for(1)
     assert msg["To"] == "cy@example.com"
-    assert http.get(mailbox.link(msg)).status_code == 200
-    r = dance(http, site.login_url(), sub="cy-1")
+    r = site.press_oauth_link(http, mailbox.link(msg, "/login/local/confirm"))
     assert r.url == f"{site.url}/"
+    (user,) = site.users()
+    assert user.email == "cy@example.com" and user.email_verified_at is not None
+    assert site.identities() == [("local", "cy-1", user.id)]
     assert site.me(http).json()["email"] == "cy@example.com"
 
 
@@ -266,54 +280,77 @@ def test_no_email_then_a_taken_address_answers_as_for_a_new_one(site, http, mail
     assert site.identities() == []
     (msg,) = mailbox.wait_for(1)
     assert msg["To"] == "owner@example.com"
-    assert msg["Subject"] == "You already have an account"
+    assert msg["Subject"] == "Confirm your email address to log in"
+    assert "which is the address of your account here" in mailbox.text(msg)
 
 
 # An address that already has an account.
 
 
-def test_verified_email_links_a_verified_account_and_logs_in(site, http):
+def test_a_vouched_address_of_a_verified_account_links_once_its_link_is_pressed(site, http, mailbox):
     owner = site.add_user("dee@example.com", verified=True)
     r = dance(http, site.login_url(), sub="dee-1", email="DEE@example.com", verified=True)
+    assert r.status_code == 200 and "Check your email" in r.text
+    assert site.identities() == [] and site.me(http).status_code == 401
+    (msg,) = mailbox.wait_for(1)
+    mailbox.clear()
+    r = site.press_oauth_link(http, mailbox.link(msg, "/login/local/confirm"))
     assert r.url == f"{site.url}/"
     assert site.me(http).json()["id"] == owner
     assert site.identities() == [("local", "dee-1", owner)]
     assert len(site.users()) == 1
+    (notice,) = mailbox.wait_for(1)  # the owner hears of the new way in, with a way to remove it
+    assert notice["Subject"] == "A new way to log in was added to your account"
+    assert "Local provider can now be used to log in" in mailbox.text(notice)
+    assert "/account/connections" in mailbox.text(notice)
     with requests.Session() as other:
         site.log_in(other, "dee@example.com")  # the password still works
 
 
 @pytest.mark.app_config(REGISTRATION_OAUTH_LINK_BY_EMAIL=False)
-def test_linking_by_email_can_be_turned_off(site, http):
+def test_linking_by_email_can_be_turned_off(site, http, mailbox):
     site.add_user("dee@example.com", verified=True)
     r = dance(http, site.login_url(), sub="dee-1", email="dee@example.com", verified=True)
     assert r.status_code == 409
     assert "Log in with its password" in html.unescape(r.text)
     assert site.identities() == []
     assert site.me(http).status_code == 401
+    # An address the provider does not vouch for gets a notice, not a link.
+    r = dance(http, site.login_url(), sub="mal-1", email="dee@example.com", verified=False)
+    assert r.status_code == 200 and "Check your email" in r.text
+    (msg,) = mailbox.wait_for(1)
+    assert "/login/local/confirm" not in mailbox.text(msg) and "log in with your password" in mailbox.text(msg)
 
 
-def test_takeover_of_an_unverified_local_account_is_refused(site, http, mailbox):
+def test_a_planted_unverified_account_becomes_the_address_owners_alone(site, http, mailbox):
     # Someone signed up with the victim's address and a password of their own, and waits.
     with requests.Session() as attacker:
         r = attacker.post(f"{site.url}/api/users", json={"email": "vic@example.com", "password": "attacker's password"})
         assert r.status_code == 202
     mailbox.wait_for(1)
+    mailbox.clear()
     (planted,) = site.users()
 
-    # The victim logs in with the provider, which vouches for the address.
+    # The victim logs in with the provider, which vouches for the address: a link first.
     r = dance(http, site.login_url(), sub="vic-1", email="vic@example.com", verified=True)
-    assert r.status_code == 409
-    assert "has not been verified" in r.text
-    assert site.me(http).status_code == 401
+    assert r.status_code == 200 and "Check your email" in r.text
     assert site.identities() == []
+    (msg,) = mailbox.wait_for(1)
+    mailbox.clear()
+    r = site.press_oauth_link(http, mailbox.link(msg, "/login/local/confirm"))
+    assert r.url == f"{site.url}/"
+    assert site.me(http).json()["id"] == planted.id
     (after,) = site.users()
-    assert (after.id, after.password_hash, after.email_verified_at) == (planted.id, planted.password_hash, None)
-
-    r = dance(http, site.login_url(), sub="vic-1", email="vic@example.com", verified=True,
-              headers={"Accept": "application/json"})
-    assert r.status_code == 409
-    assert r.json()["error"]["code"] == "OAUTH_ACCOUNT_NOT_VERIFIED"
+    assert after.password_hash is None and after.email_verified_at is not None  # the planted password is gone
+    assert site.identities() == [("local", "vic-1", planted.id)]
+    with requests.Session() as attacker:
+        body = {"email": "vic@example.com", "password": "attacker's password"}
+        r = attacker.post(f"{site.url}/api/users/login", json=body)
+        assert r.status_code == 401
+    subjects = sorted(m["Subject"] for m in mailbox.wait_for(2))
+    assert subjects == ["A new way to log in was added to your account", "Your account is now yours alone"]
+    removed = next(m for m in mailbox.messages if m["Subject"] == "Your account is now yours alone")
+    assert "a password" in mailbox.text(removed)
 
 
 def test_an_address_the_provider_does_not_vouch_for_never_links(site, http, mailbox):
@@ -324,15 +361,22 @@ def test_an_address_the_provider_does_not_vouch_for_never_links(site, http, mail
     assert site.identities() == []
     assert [u.id for u in site.users()] == [owner]
     (msg,) = mailbox.wait_for(1)
-    assert (msg["To"], msg["Subject"]) == ("vic@example.com", "You already have an account")
+    assert msg["To"] == "vic@example.com"
+    # The owner, pressing the link in their own browser, links nothing to the stranger.
+    with requests.Session() as owners_browser:
+        page = owners_browser.get(mailbox.link(msg, "/login/local/confirm"))
+        assert page.status_code == 400
+    assert site.identities() == []
 
 
 @pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
-def test_an_address_the_provider_does_not_vouch_for_is_refused_without_enumeration_prevention(site, http):
+def test_an_unvouched_address_answers_alike_without_enumeration_prevention(site, http, mailbox):
     site.add_user("vic@example.com", verified=True)
-    r = dance(http, site.login_url(), sub="mal-1", email="vic@example.com", verified=False)
-    assert r.status_code == 422
-    assert "Email already exists" in r.text
+    taken = dance(http, site.login_url(), sub="mal-1", email="vic@example.com", verified=False)
+    with requests.Session() as other:
+        free = dance(other, site.login_url(), sub="mal-2", email="free@example.com", verified=False)
+    assert taken.status_code == free.status_code == 200
+    assert "Check your email" in taken.text and "Check your email" in free.text
     assert site.identities() == []
 
 

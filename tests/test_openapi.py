@@ -178,15 +178,26 @@ def test_the_app_serves_its_document_at_the_api_prefix():
     assert "accessToken" in doc["components"]["securitySchemes"]
 
 
-def test_every_json_route_is_in_the_document():
-    app = make_app()
-    doc = app.test_client().get("/api/users/openapi.json").get_json()
+LOOPBACK_GETS = {("/api/users/confirm", "GET"), ("/api/users/confirm-email", "GET")}
+
+
+@pytest.mark.parametrize("loopback", [False, True], ids=["default", "loopback-links"])
+def test_every_json_route_is_in_the_document(loopback):
+    app = make_app({"REGISTRATION_LOOPBACK_CONFIRM_LINKS": loopback})
+    client = app.test_client()
+    doc = client.get("/api/users/openapi.json").get_json()
     documented = {(path, method.upper()) for path, item in doc["paths"].items() for method in item}
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("registration_api.") and rule.endpoint != "registration_api.not_found":
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             routes |= {(path, m) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    if not loopback:
+        # Without LoopBack's links, opening a link changes nothing: those GETs answer 405.
+        for path, _ in LOOPBACK_GETS:
+            r = client.get(path, query_string={"uid": "1", "token": "a.b.c"})
+            assert r.status_code == 405 and r.get_json()["error"]["code"] == "CONFIRM_BY_POST"
+        routes -= LOOPBACK_GETS
     assert routes == documented  # with third-party login too: tests/test_oauth_hardening.py
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.helpers import link_params
 from tests.models import AccessToken, User, db
 from tests.test_html_pages import add_user, hidden
 from tests.test_tokens import made_ago
@@ -199,7 +200,8 @@ def test_link_is_refused_after_the_email_changed(app, mailbox):
     )
     assert r.status_code == 202
     confirm = next(m for m in mailbox.wait_for(3) if m["To"] == "ada@new.example")
-    assert api.get("/api/users" + path_of(mailbox.link(confirm, "/confirm-email"))).status_code == 204
+    link = mailbox.link(confirm, "/confirm-email")
+    assert api.post("/api/users/confirm-email", json=link_params(link)).status_code == 204
     # The link went to the old address: whoever still reads that mailbox cannot use it.
     assert_refused(reset(app, token))
     assert can_log_in(app, PASSWORD, "ada@new.example")
@@ -214,7 +216,9 @@ def test_verification_token_is_not_a_reset_token_and_back(app, client, mailbox):
     assert not can_log_in(app, NEW, "new@example.com")
 
     reset_token = token_of(reset_link(app, mailbox, "new@example.com"))
-    r = client.get("/api/users/confirm", query_string={"uid": verify_query["uid"][0], "token": reset_token})
+    r = client.post(
+        "/api/users/confirm", json={"uid": verify_query["uid"][0], "token": reset_token, "password": PASSWORD}
+    )
     assert_refused(r)
     with app.app_context():
         assert not db.session.scalars(db.select(User).filter_by(email="new@example.com")).one().email_verified
@@ -256,7 +260,7 @@ def test_reset_voids_a_change_of_address_asked_for_by_an_ended_session(app, mail
     confirm = next(m for m in mailbox.wait_for(2) if m["To"] == "intruder@evil.example")
     mailbox.clear()
     assert reset(app, token_of(reset_link(app, mailbox))).status_code == 204
-    r = app.test_client().get("/api/users" + path_of(mailbox.link(confirm, "/confirm-email")))
+    r = app.test_client().post("/api/users/confirm-email", json=link_params(mailbox.link(confirm, "/confirm-email")))
     assert_refused(r)
     assert can_log_in(app, NEW, "ada@example.com")
 
@@ -273,7 +277,10 @@ def test_reset_sends_the_password_changed_notice(app, mailbox):
 def test_reset_marks_an_unverified_address_verified(app, mailbox):
     add_user(app, verified=False)
     r = app.test_client().post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD})
-    assert r.json["error"]["code"] == "LOGIN_FAILED_EMAIL_NOT_VERIFIED"
+    assert r.json["error"]["code"] == "LOGIN_FAILED"
+    (fresh,) = mailbox.wait_for(1)  # the right password of an unverified account: a new link
+    assert fresh["Subject"] == "Confirm your email address"
+    mailbox.clear()
     assert reset(app, token_of(reset_link(app, mailbox))).status_code == 204
     r = app.test_client().post("/api/users/login", json={"email": "ada@example.com", "password": NEW})
     assert r.status_code == 200 and r.json["user"]["emailVerified"] is True

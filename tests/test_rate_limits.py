@@ -369,3 +369,32 @@ def test_flows_run_outside_a_request_are_not_counted(make_limited):
     with app.app_context():  # an operator's command: no client, no bucket
         for _ in range(3):
             assert resend("ada@example.com") is True
+
+
+@pytest.mark.parametrize("victim_has_an_account", [False, True])
+def test_requests_to_move_to_one_address_are_limited_per_target(make_limited, mailbox, victim_has_an_account):
+    app = make_limited()  # the built-in limits
+    victim = "victim@example.com"
+    if victim_has_an_account:
+        add_user(app, victim)
+    tokens = []
+    for n in range(4):  # four accounts of the attacker's, each from a client of its own
+        add_user(app, f"attacker{n}@example.com")
+        r = client_at(app, f"203.0.113.{n + 1}").post(
+            "/api/users/login", json={"email": f"attacker{n}@example.com", "password": PASSWORD}
+        )
+        tokens.append((f"203.0.113.{n + 1}", r.get_json()["id"]))
+    statuses = []
+    for address, token in tokens:
+        for _ in range(5):  # within each account's own change_email_per_email
+            r = client_at(app, address).post(
+                "/api/users/change-email",
+                json={"newEmail": "Victim@Example.com", "password": PASSWORD},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            statuses.append(r.status_code)
+            if r.status_code == 429:
+                assert_429(r)
+    to_victim = [m for m in mailbox.messages if m["To"] == victim]
+    assert len(to_victim) == 5  # change_email_per_target: 5 per hour
+    assert statuses == [202] * 5 + [429] * 15

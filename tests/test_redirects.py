@@ -177,6 +177,7 @@ def test_login_next_is_checked(app, verified):
     assert r.headers["Location"] == "/account"
 
 
+@pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
 def test_confirm_redirect_is_checked_on_both_faces(app, mailbox):
     client = app.test_client()
     assert client.post("/api/users", json={"email": "bob@example.com", "password": PASSWORD}).status_code == 202

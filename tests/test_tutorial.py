@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import press_confirm
+
 TUTORIAL = Path(__file__).resolve().parent.parent / "examples" / "tutorial" / "app.py"
 
 
@@ -52,7 +54,7 @@ def test_signup_verify_login_and_see_the_welcome_note(notes_app, mailbox):
     assert r.status_code == 200 and b"Check your email" in r.data
     (msg,) = mailbox.wait_for(1)
     link = re.sub(r"^https?://[^/]+", "", mailbox.link(msg))
-    assert client.get(link).status_code == 200
+    assert press_confirm(client, link).status_code == 200
     r = client.post("/login", data={"email": "lin@example.com", "password": "notes password"})
     assert r.status_code == 302 and r.headers["Location"] == "/notes"
     page = client.get("/notes").data.decode()

@@ -2,7 +2,9 @@
 
 Run it with the README's demo command, or ``flask --app examples/basic/app.py run``.
 SQLite lives in the instance folder. With no ``MAIL_SERVER`` in the environment, every
-email is printed to the console and listed at ``/dev/outbox``; with ``MAIL_SERVER`` and
+email is printed to the console, and listed at ``/dev/outbox`` in debug mode, in testing,
+or when ``DEMO_OUTBOX=1`` is in the environment (the demo command sets it): anywhere else
+the page would show every visitor everyone's links. With ``MAIL_SERVER`` and
 ``MAIL_PORT`` (and ``MAIL_USERNAME``, ``MAIL_PASSWORD``, ``MAIL_USE_TLS``) it sends real mail.
 """
 
@@ -13,16 +15,18 @@ import secrets
 import sys
 from typing import Any
 
-from flask import Flask, abort, render_template_string
+from flask import Flask, Request, abort, render_template_string
 from flask_login import current_user
 from flask_mail import Message
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from werkzeug.routing import MapAdapter
+from werkzeug.wsgi import get_host
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from flask_registration import Registration, UserMixin, ValidationError
+from flask_registration import Registration, SessionMixin, UserMixin, ValidationError
 from flask_registration.forms import SignupForm
 
 
@@ -38,6 +42,13 @@ class User(db.Model, UserMixin):  # type: ignore[name-defined,misc]
 
     __tablename__ = "users"
     username: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+
+
+class LoginSession(db.Model, SessionMixin):  # type: ignore[name-defined,misc]
+    """One row per login, so that logging out ends that session on the server."""
+
+    __tablename__ = "login_sessions"
+    __user_tablename__ = "users"
 
 
 class Outbox:
@@ -77,6 +88,36 @@ def username_is_free(data: dict[str, Any]) -> None:
     data["username"] = username
     if db.session.scalars(select(User).filter_by(username=username)).first() is not None:
         raise ValidationError("is already taken.", field="username", field_code="uniqueness")
+
+
+class DemoFlask(Flask):
+    """Flask, except that ``TRUSTED_HOSTS`` can name an IPv6 address (``"[::1]"``).
+
+    Werkzeug 3.1 compares only what comes before the first ``:`` of each entry, so no
+    entry matches a bracketed IPv6 host and every request to ``http://[::1]:5000/`` is a
+    400 (werkzeug's main branch compares the whole entry). A host that is an IPv6 address
+    listed in ``TRUSTED_HOSTS`` is let through here; every other host goes through Flask's
+    own check.
+    """
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        trusted = self.config["TRUSTED_HOSTS"]
+        if request is None or not trusted or self.url_map.host_matching or self.subdomain_matching:
+            return super().create_url_adapter(request)
+        host = get_host(request.environ)  # its characters checked, not its name
+        if not host.startswith("[") or host.partition("]")[0] + "]" not in trusted:
+            return super().create_url_adapter(request)
+        request.host = host  # type: ignore[misc]
+        subdomain = self.url_map.default_subdomain or ""
+        return self.url_map.bind_to_environ(
+            request.environ, server_name=self.config["SERVER_NAME"], subdomain=subdomain
+        )
+
+
+def show_outbox(app: Flask) -> bool:
+    """Whether ``/dev/outbox`` is served: in debug mode, in testing, or when the demo
+    command asks for it (``DEMO_OUTBOX=1``). Never on a server others reach."""
+    return app.debug or app.testing or os.environ.get("DEMO_OUTBOX") == "1"
 
 
 def _secret_key(instance_path: str) -> str:
@@ -120,14 +161,20 @@ OUTBOX = """{% extends "registration/base.html" %}
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The demo app; ``test_config`` overrides any setting."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = DemoFlask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "demo.sqlite"),
         # The hosts this site answers as: emailed links are built from the request's
         # host, so an unchecked Host header would let anyone poison them. Add yours
         # (comma-separated) in TRUSTED_HOSTS when you serve it under another name.
-        TRUSTED_HOSTS=["127.0.0.1", "localhost", "::1", *filter(None, os.environ.get("TRUSTED_HOSTS", "").split(","))],
+        # An IPv6 address in brackets, as in a URL and the Host header (see DemoFlask).
+        TRUSTED_HOSTS=[
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            *filter(None, os.environ.get("TRUSTED_HOSTS", "").split(",")),
+        ],
         MAIL_DEFAULT_SENDER="flask-registration demo <no-reply@demo.localhost>",
         # The cookie settings docs/security.rst recommends. Chromium keeps Secure cookies
         # on http://127.0.0.1 and http://localhost too (secure origins), so the demo
@@ -155,15 +202,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     outbox = None if app.config.get("MAIL_SERVER") else Outbox()
     app.extensions["demo_outbox"] = outbox
     db.init_app(app)
-    registration.init_app(app, db=db, user_model=User, mail_sender=outbox)
+    registration.init_app(app, db=db, user_model=User, session_model=LoginSession, mail_sender=outbox)
 
     @app.get("/")
     def index() -> str:
-        return render_template_string(HOME, current_user=current_user, outbox=outbox is not None)
+        shown = outbox is not None and show_outbox(app)
+        return render_template_string(HOME, current_user=current_user, outbox=shown)
 
     @app.get("/dev/outbox", endpoint="outbox")
     def outbox_page() -> str:
-        if outbox is None:
+        if outbox is None or not show_outbox(app):
             abort(404)
         return render_template_string(OUTBOX, messages=outbox.messages)
 

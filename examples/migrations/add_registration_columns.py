@@ -4,7 +4,8 @@ Copy this file into your Alembic (or Flask-Migrate) ``versions/`` folder, set
 ``revision`` / ``down_revision``, and ``TABLE`` to your table's name. It assumes the table
 already has an integer ``id`` primary key and an ``email`` column; it lower-cases the
 addresses (flask_registration stores them that way) and stops with a clear error if two
-rows differ only by case, rather than merging accounts.
+rows differ only by case, rather than merging accounts. On SQLite it rebuilds the table
+with ``AUTOINCREMENT``, so that a deleted user's id is never given out again.
 
 ``tests/test_migration.py`` runs it on SQLite and PostgreSQL.
 """
@@ -49,7 +50,9 @@ def upgrade() -> None:
     for (user_id,) in bind.execute(sa.select(stamped.c.id)).all():
         bind.execute(sa.update(stamped).where(stamped.c.id == user_id).values(auth_stamp=secrets.token_hex(16)))
 
-    with op.batch_alter_table(TABLE) as batch:
+    # SQLite rebuilds the table for these changes: with AUTOINCREMENT, as UserMixin makes it
+    # (other databases ignore the option, and never reuse an id anyway).
+    with op.batch_alter_table(TABLE, table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.alter_column("auth_stamp", existing_type=sa.String(64), nullable=False)
         batch.alter_column("email", existing_type=sa.String(320), type_=sa.String(320), nullable=False)
         batch.create_unique_constraint(f"uq_{TABLE}_email", ["email"])

@@ -32,7 +32,7 @@ from flask_mail import Message
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
-from flask_registration import OAuthMixin, Registration, UserMixin
+from flask_registration import OAuthMixin, Registration, SessionMixin, UserMixin
 
 APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:5000")
 PROVIDER_URL = os.environ.get("LOCAL_PROVIDER_URL", "http://127.0.0.1:5001")
@@ -58,6 +58,13 @@ class OAuth(db.Model, OAuthMixin):  # type: ignore[name-defined,misc]
     """One row per provider account linked to a user, with its token."""
 
     __tablename__ = "oauth"
+    __user_tablename__ = "users"
+
+
+class LoginSession(db.Model, SessionMixin):  # type: ignore[name-defined,misc]
+    """One row per login, so that logging out ends that session on the server."""
+
+    __tablename__ = "login_sessions"
     __user_tablename__ = "users"
 
 
@@ -140,7 +147,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(test_config or {})
     outbox = Outbox()
     db.init_app(app)
-    Registration(app, db=db, user_model=User, oauth_model=OAuth, mail_sender=outbox)
+    Registration(app, db=db, user_model=User, oauth_model=OAuth, session_model=LoginSession, mail_sender=outbox)
 
     @app.get("/")
     def index() -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from flask_registration import Registration, UserMixin, ValidationError
+from flask_registration import Registration, SessionMixin, UserMixin, ValidationError
 from flask_registration.forms import SignupForm
 
 
@@ -38,12 +38,18 @@ class Note(db.Model):  # type: ignore[name-defined,misc]
     text: Mapped[str] = mapped_column(Text)
 
 
+# Step 3: one row per login, so that logging out ends that session on the server.
+class LoginSession(db.Model, SessionMixin):  # type: ignore[name-defined,misc]
+    __tablename__ = "login_sessions"
+    __user_tablename__ = "users"
+
+
 # Step 5: a name on the signup form, declared in REGISTRATION_SIGNUP_FIELDS.
 class NotesSignupForm(SignupForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=80)])
 
 
-registration = Registration(db=db, user_model=User, signup_form=NotesSignupForm)
+registration = Registration(db=db, user_model=User, session_model=LoginSession, signup_form=NotesSignupForm)
 
 
 # Step 6: a rule of our own, and something to do once the account exists.

@@ -4,14 +4,18 @@ The HTML views and the JSON API are thin shells over these, so a rule lives in o
 place and the two faces cannot disagree.
 """
 
+from . import methods, reauth
 from .access import check_ttl, current_access_token, issue_access_token, revoke_access_token
 from .email_change import cancel_email_change, confirm_email_change, request_email_change
 from .login import LoginResult, authenticate, login, logout
 from .password import change_password, request_password_reset, reset_password
+from .sessions import log_out_everywhere, start_session
 from .signup import SignupResult, signup
 from .verify import ConfirmResult, confirm, resend, send_verification, verification_link
 
 __all__ = [
+    "methods",
+    "reauth",
     "ConfirmResult",
     "LoginResult",
     "SignupResult",
@@ -23,6 +27,7 @@ __all__ = [
     "confirm_email_change",
     "current_access_token",
     "issue_access_token",
+    "log_out_everywhere",
     "login",
     "logout",
     "request_email_change",
@@ -32,5 +37,6 @@ __all__ = [
     "revoke_access_token",
     "send_verification",
     "signup",
+    "start_session",
     "verification_link",
 ]

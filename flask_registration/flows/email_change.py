@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 
 from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, ValidationError
+from ..links import check_request_host, external_url
 from ..mail import build_message, deliver
 from ..state import get_state
 from ..store import DuplicateEmail
@@ -51,18 +52,22 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
     :returns: whether the mail sender took the message to the new address (the link, or
         for a taken address the notice to its owner).
     :raises InvalidPassword: wrong password.
+    :raises UntrustedHost: the request's host and port are not ones links are built for.
     """
     state = get_state()
     config = current_app.config
+    check_request_host()  # before anything is counted, recorded or sent
     # Counted per account: the request emails both addresses, and checks a password.
     limits.hit("change_email", email=user.email)
-    limits.check("failed_login", email=user.email)
+    attempt = limits.reserve("failed_login", email=user.email)
     if not isinstance(password, str) or not state.passwords.verify(user.password_hash, password):
-        limits.failed_login(user.email)
         raise InvalidPassword(field="password", field_code="invalid")
+    attempt.give_back()
     normalized = _check_new_email(new_email)
     if normalized == user.email:
         raise ValidationError.from_fields({"newEmail": [("same", "is already your address.")]})
+    # And per new address, before any mail: it may be someone else's, who never asked.
+    limits.hit_target("change_email", normalized)
     state.extension.hooks.run("before_change_email", user, normalized)
     owner = state.store.find_by_email(normalized)
     taken = owner is not None
@@ -80,7 +85,7 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
         sent = _send("email_taken", normalized, user=owner, subject=config["REGISTRATION_EXISTING_ACCOUNT_SUBJECT"])
     else:
         token = make_token(config["REGISTRATION_CHANGE_EMAIL_SALT"], user.id, _binding(user.email, normalized))
-        link = url_for("registration.confirm_email", uid=user.id, token=token, _external=True)
+        link = external_url("registration.confirm_email", uid=user.id, token=token)
         sent = _send(
             "change_email",
             normalized,

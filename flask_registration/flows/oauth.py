@@ -1,21 +1,22 @@
 """Log in with a provider: find, create or link the local account of an identity.
 
-The rules, in one place (see docs/oauth.rst for the reasons):
+The rules, in one place (see docs/oauth.rst and docs/security.rst for the reasons):
 
 1. A known identity (provider + the provider's user id) logs its user in.
-2. An unknown identity whose address the provider asserts as verified, and a local
-   account with that address that is verified too: the identity is linked and the user
-   logged in (``REGISTRATION_OAUTH_LINK_BY_EMAIL``; off, the person is asked to log in
-   with the password and link from the connections page).
-3. The same, but the local account is NOT verified: refused. Nobody has proven that
-   the account's password belongs to the owner of the address (it may be someone who
-   signed up with another person's address and waits), so the account is never handed
-   to the identity, nor the identity to whoever knows that password.
-4. No local account: a new one, through the ``before_signup`` hooks; verified only when
-   the provider asserts it. An address the provider does not assert (or one typed when
-   the provider gave none) is treated as a signup would treat it: a verification link,
-   and for a taken address the answer of a new one (enumeration prevention).
-5. A logged-in user links an identity; one that belongs to another user is refused.
+2. An unknown identity whose address the provider vouches for (asserts as verified),
+   and no local account with that address: a new account, verified, logged in.
+3. Every other unknown identity (the provider does not vouch for the address, the
+   person typed one, or an account already has it) becomes a pending login: a link is
+   emailed to the address, and only that link, pressed in the browser that did the
+   dance, creates the account or links the identity (:mod:`.oauth_email`). Nothing is
+   created or linked before the owner of the address has proven it, so no stranger's
+   identity can wait inside an account for its owner to verify it, and the answer is
+   the same whether or not the address has an account.
+4. An account whose address was not verified, reached that way, is the owner's from
+   then on: every earlier way to log in (a password, other providers, sessions, tokens)
+   is removed, and the owner is told by email.
+5. A logged-in user links an identity only after a recent re-authentication in that
+   browser; the owner is emailed. One that belongs to another user is refused.
 6. Unlinking never removes the last way to log in.
 
 These functions know neither HTML, JSON nor flask-dance: the face hands them an
@@ -24,22 +25,29 @@ These functions know neither HTML, JSON nor flask-dance: the face hands them an
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
-import flask_login
 from flask import current_app
 
-from .. import limits, signals
-from ..errors import EmailNotVerified, OAuthError, ValidationError
+from .. import limits, reauth, signals
+from ..errors import EmailNotVerified, InvalidToken, OAuthError, ValidationError
 from ..identity_store import IdentityTaken, get_identities
+from ..links import check_request_host, external_url
+from ..mail import build_message, deliver
 from ..models import utcnow
 from ..state import get_state
 from ..store import DuplicateEmail
+from ..tokens import load_token, make_token, matches
 from ..validation import normalize_email
-from .signup import answer_existing_account, check_column_values, user_fields
-from .verify import send_verification
+from .methods import provider_title, tell_added, tell_removed
+from .password import hand_to_owner
+from .sessions import start_session
+from .signup import check_column_values, user_fields
 
 #: What a finished dance did (:attr:`OAuthResult.outcome`).
 LOGGED_IN = "logged_in"  # a known identity: its user is logged in
@@ -68,14 +76,17 @@ class Identity:
 @dataclass
 class OAuthResult:
     """What a dance did. ``user`` is None when nothing may be shown about an account
-    (a taken address with enumeration prevention on); ``logged_in`` says whether a
-    session started; ``email_sent`` whether the mail server took a message."""
+    (a pending login); ``logged_in`` says whether a session started; ``email_sent``
+    whether the mail server took a message; ``pending`` what the face keeps in the
+    browser's session for a pending login (no secret: the link's token is only emailed).
+    """
 
     outcome: str
     user: Any = None
     logged_in: bool = False
     email: str | None = None
     email_sent: bool = False
+    pending: dict[str, Any] | None = None
 
 
 def _app() -> Any:
@@ -117,15 +128,18 @@ def _may_log_in(user: Any, provider: str) -> None:
 
 
 def _start_session(user: Any, provider: str) -> None:
-    flask_login.login_user(user)
+    start_session(user)  # a new cookie session and session row, as a password login
     signals.oauth_logged_in.send(_app(), user=user, provider=provider)
     get_state().extension.hooks.run("after_login", user)
 
 
 def _linked(user: Any, identity: Identity) -> None:
+    """An identity was linked to an existing account: the signal, and an email to the
+    owner with the way to remove it."""
     signals.oauth_identity_linked.send(
         _app(), user=user, provider=identity.provider, provider_user_id=identity.provider_user_id
     )
+    tell_added(user, provider_title(identity.provider))
 
 
 def login_with_identity(identity: Identity, token: dict[str, Any]) -> OAuthResult:
@@ -153,50 +167,32 @@ def login_with_identity(identity: Identity, token: dict[str, Any]) -> OAuthResul
     email = _provider_email(identity)
     if email is None:
         return OAuthResult(EMAIL_REQUIRED)
-    if not identity.email_verified:
-        return _new_account(identity, token, email, verified=False)
     existing = state.store.find_by_email(email)
-    if existing is None:
-        return _new_account(identity, token, email, verified=True)
-    if not existing.email_verified:
-        raise OAuthError(
-            "An account with this email address exists, but its address has not been verified, so it "
-            "cannot be linked to this login. Verify the address (or reset the password through the "
-            "emailed link), log in, and link the provider from your account's connections page.",
-            code="OAUTH_ACCOUNT_NOT_VERIFIED",
-            status=409,
-        )
-    if not current_app.config["REGISTRATION_OAUTH_LINK_BY_EMAIL"]:
+    if identity.email_verified and existing is not None and not current_app.config["REGISTRATION_OAUTH_LINK_BY_EMAIL"]:
+        # Only the owner of the provider account that vouches for the address sees this.
         raise OAuthError(
             "An account with this email address exists. Log in with its password, then link the "
             "provider from your account's connections page.",
             code="OAUTH_ACCOUNT_EXISTS",
             status=409,
         )
-    _may_log_in(existing, identity.provider)
-    try:
-        identities.link(existing, identity.provider, identity.provider_user_id, token)
-    except IdentityTaken as exc:
-        raise _taken(exc.which, identity.provider) from None
-    _linked(existing, identity)
-    _start_session(existing, identity.provider)
-    return OAuthResult(LINKED, existing, logged_in=True, email=existing.email)
+    if identity.email_verified and existing is None:
+        return new_account(identity, token, email)
+    return pending_login(identity, email)
 
 
 def finish_with_email(identity: Identity, token: dict[str, Any], email: Any) -> OAuthResult:
     """Finish a dance whose provider gave no usable address, with the one the person
-    typed: a new account, unverified, and the normal verification email (rule 4).
+    typed: a pending login, confirmed by a link emailed to that address (rule 3).
 
-    :raises ValidationError: the address is missing or not valid (field ``email``), a
-        ``before_signup`` hook's veto, or a taken address with enumeration prevention off.
+    :raises ValidationError: the address is missing or not valid (field ``email``).
     """
     if not isinstance(email, str) or not email.strip():
         raise ValidationError("can't be blank.", field="email", field_code="presence")
     normalized = normalize_email(email.strip())
-    limits.hit("signup", email=normalized)  # it sends a signup's email: a signup's limits
     if get_identities().find(identity.provider, identity.provider_user_id) is not None:
         return login_with_identity(identity, token)  # finished meanwhile, in another tab
-    return _new_account(identity, token, normalized, verified=False)
+    return pending_login(identity, normalized)
 
 
 def _checked(data: dict[str, Any]) -> dict[str, Any]:
@@ -214,27 +210,29 @@ def _checked(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _new_account(identity: Identity, token: dict[str, Any], email: str, *, verified: bool) -> OAuthResult:
-    """A new local account for ``identity`` (rule 4)."""
+def new_account(identity: Identity, token: dict[str, Any], email: str) -> OAuthResult:
+    """A new local account for ``identity``, its address proven (rule 2, or a pending
+    login's link pressed): verified, linked and logged in.
+
+    :raises ValidationError: a ``before_signup`` hook's veto.
+    :raises OAuthError: the identity or the address was taken meanwhile.
+    """
     state = get_state()
-    config = current_app.config
     data = _checked(
         {"email": email, "oauth_provider": identity.provider, "oauth_profile": dict(identity.profile)}
     )
-    # Verified only if it is still the address the provider vouched for.
-    verified = verified and data["email"] == email
-    email = data["email"]
-    existing = state.store.find_by_email(email)
-    if existing is not None:
-        return _existing(existing, email)
-    fields = {**user_fields(data), "email": email, "password_hash": None}
-    if verified:
-        fields["email_verified_at"] = utcnow()
+    if data["email"] != email:
+        # A hook moved the account to another address: one nobody has proven yet.
+        return pending_login(identity, data["email"])
+    fields = {**user_fields(data), "email": email, "password_hash": None, "email_verified_at": utcnow()}
     try:
         user = state.store.create(fields)
     except DuplicateEmail:
-        # Lost a race with another signup of the address: answer as for a taken one.
-        return _existing(state.store.find_by_email(email), email)
+        raise OAuthError(
+            "An account with this email address was just created. Please start again.",
+            code="OAUTH_ACCOUNT_EXISTS",
+            status=409,
+        ) from None
     try:
         get_identities().link(user, identity.provider, identity.provider_user_id, token)
     except IdentityTaken as exc:
@@ -242,33 +240,26 @@ def _new_account(identity: Identity, token: dict[str, Any], email: str, *, verif
         # way to log in, so it goes.
         get_identities().delete_user(user)
         raise _taken(exc.which, identity.provider) from None
-
-    email_sent = False
-    if not verified and config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]:
-        email_sent = send_verification(user)
     signals.user_registered.send(_app(), user=user, data=data)
     state.extension.hooks.run("after_signup", user, data)
-    _linked(user, identity)
-    if user.email_verified or not config["REGISTRATION_EMAIL_VERIFICATION_REQUIRED"]:
-        _may_log_in(user, identity.provider)
-        _start_session(user, identity.provider)
-        return OAuthResult(CREATED, user, logged_in=True, email=email, email_sent=email_sent)
-    return OAuthResult(CHECK_EMAIL, user, email=email, email_sent=email_sent)
+    signals.oauth_identity_linked.send(
+        _app(), user=user, provider=identity.provider, provider_user_id=identity.provider_user_id
+    )
+    _may_log_in(user, identity.provider)
+    _start_session(user, identity.provider)
+    return OAuthResult(CREATED, user, logged_in=True, email=email)
 
 
-def _existing(existing: Any, email: str) -> OAuthResult:
-    """A new account was asked for an address that has one, and the person has not
-    proven it is theirs: the answer a signup gives (the identity is not linked)."""
-    answer = answer_existing_account(existing, email)
-    return OAuthResult(CHECK_EMAIL, None, email=email, email_sent=answer.email_sent)
+def link_identity(user: Any, identity: Identity, token: dict[str, Any], *, recent: bool) -> OAuthResult:
+    """Link ``identity`` to the logged-in ``user`` (rule 5), who re-authenticated in this
+    browser lately (``recent``, the face's finding); the owner is emailed.
 
-
-def link_identity(user: Any, identity: Identity, token: dict[str, Any]) -> OAuthResult:
-    """Link ``identity`` to the logged-in ``user`` (rule 5).
-
+    :raises ReauthenticationRequired: ``recent`` is False (a session cookie or access
+        token alone never adds a way to log in).
     :raises OAuthError: ``OAUTH_IDENTITY_TAKEN`` (it is another user's),
         ``OAUTH_PROVIDER_ALREADY_LINKED`` (``user`` has another account of this provider).
     """
+    reauth.require(recent)
     identities = get_identities()
     row = identities.find(identity.provider, identity.provider_user_id)
     if row is not None:
@@ -282,6 +273,104 @@ def link_identity(user: Any, identity: Identity, token: dict[str, Any]) -> OAuth
         raise _taken(exc.which, identity.provider) from None
     _linked(user, identity)
     return OAuthResult(LINKED, user, logged_in=True, email=user.email)
+
+
+#: How long a pending login waits for its emailed link, in the session and the link.
+PENDING_MAX_AGE = timedelta(minutes=30)
+
+
+def pending_login(identity: Identity, email: str) -> OAuthResult:
+    """Rule 3: email ``email`` a link that finishes this login in this browser, and
+    return ``CHECK_EMAIL`` with :attr:`OAuthResult.pending`, which the face keeps in the
+    browser's session until the link is pressed (:func:`complete_pending`).
+
+    The address has an account or not: the answer is the same. Its owner gets the link
+    (with ``REGISTRATION_OAUTH_LINK_BY_EMAIL``) or, without linking by address, a notice.
+    """
+    config = current_app.config
+    check_request_host()
+    limits.hit("signup", email=email)  # it emails an address a stranger may have typed
+    nonce = secrets.token_urlsafe(16)
+    existing = get_state().store.find_by_email(email)
+    title = provider_title(identity.provider)
+    if existing is not None and not config["REGISTRATION_OAUTH_LINK_BY_EMAIL"]:
+        sent = _send("oauth_existing", email, existing, title=title, existing=True)
+    else:
+        token = make_token(config["REGISTRATION_OAUTH_CONFIRM_SALT"], nonce, email)
+        link = external_url("registration_oauth.confirm", provider=identity.provider, token=token)
+        sent = _send(
+            "oauth_confirm", email, existing, title=title, link=link, valid_for=PENDING_MAX_AGE, existing=existing
+        )
+    pending = {
+        "provider": identity.provider,
+        "provider_user_id": identity.provider_user_id,
+        "email": email,
+        "nonce": nonce,
+    }
+    return OAuthResult(CHECK_EMAIL, None, email=email, email_sent=sent, pending=pending)
+
+
+def _send(template: str, email: str, user: Any, **context: Any) -> bool:
+    subject = current_app.config["REGISTRATION_OAUTH_CONFIRM_SUBJECT"]
+    message = build_message(template, recipient=email, subject=subject, user=user, **context)
+    error = deliver(get_state().mail_sender, message, kind=template)
+    if error is not None:
+        signals.mail_failed.send(_app(), user=user, kind=template, error=error)
+    return error is None
+
+
+def complete_pending(
+    identity: Identity, token: dict[str, Any], *, pending: Mapping[str, Any], link_token: Any
+) -> OAuthResult:
+    """Finish a pending login whose emailed link was pressed in the browser that did the
+    dance (``pending`` is what :func:`pending_login` returned, kept in its session):
+    the owner of the address has now proven it.
+
+    No account has the address: a new one, verified. An account has it: the identity is
+    linked (the owner is emailed) and, if the address had not been verified, every
+    earlier way into the account is removed first (rule 4). Then the person is logged in.
+
+    :raises InvalidToken: the link is not this browser's pending login's, or tampered
+        (``TokenExpired`` when too old).
+    :raises OAuthError: the identity is another user's, or linking by address is off.
+    """
+    config = current_app.config
+    nonce, digest = load_token(config["REGISTRATION_OAUTH_CONFIRM_SALT"], link_token, PENDING_MAX_AGE)
+    email = pending.get("email")
+    if (
+        not isinstance(email, str)
+        or not hmac.compare_digest(nonce.encode(), str(pending.get("nonce", "")).encode())
+        or not matches(digest, email)
+        or pending.get("provider") != identity.provider
+        or pending.get("provider_user_id") != identity.provider_user_id
+    ):
+        raise InvalidToken(
+            "This link belongs to a login started in another browser. Open it there, or start again here."
+        )
+    state = get_state()
+    if get_identities().find(identity.provider, identity.provider_user_id) is not None:
+        return login_with_identity(identity, token)  # finished meanwhile
+    existing = state.store.find_by_email(email)
+    if existing is None:
+        return new_account(identity, token, email)
+    if not config["REGISTRATION_OAUTH_LINK_BY_EMAIL"]:
+        raise OAuthError(
+            "An account with this email address exists. Log in with its password, then link the "
+            "provider from your account's connections page.",
+            code="OAUTH_ACCOUNT_EXISTS",
+            status=409,
+        )
+    removed = [] if existing.email_verified else hand_to_owner(existing)
+    _may_log_in(existing, identity.provider)
+    try:
+        get_identities().link(existing, identity.provider, identity.provider_user_id, token)
+    except IdentityTaken as exc:
+        raise _taken(exc.which, identity.provider) from None
+    _linked(existing, identity)
+    if removed:
+        tell_removed(existing, removed)
+    _start_session(existing, identity.provider)
+    return OAuthResult(LINKED, existing, logged_in=True, email=email)
 
 
 def identities_of(user: Any) -> list[Any]:
@@ -318,11 +407,15 @@ __all__ = [
     "EMAIL_REQUIRED",
     "LINKED",
     "LOGGED_IN",
+    "PENDING_MAX_AGE",
     "Identity",
     "OAuthResult",
+    "complete_pending",
     "finish_with_email",
     "identities_of",
     "link_identity",
     "login_with_identity",
+    "new_account",
+    "pending_login",
     "unlink_identity",
 ]

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import flask_login
 from flask import current_app, request, session, url_for
 
 from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
+from ..links import check_request_host, external_url
 from ..mail import build_message, deliver, deliver_detached
 from ..models import utcnow
 from ..state import get_state
 from ..tokens import load_token, make_token, matches
 from ..validation import check_password, normalize_email
 from .access import current_access_token
-from .verify import rehearse
+from .methods import login_methods, remove_unproven, tell_removed
+from .sessions import forget_sessions, renew_session
+from .verify import rehearse, user_for_verify_link
 
 
 def _app() -> Any:
@@ -45,9 +47,11 @@ def request_password_reset(email: Any) -> bool:
 
     :returns: whether the mail server took the message (True for an unknown address
         with enumeration prevention on).
+    :raises UntrustedHost: the request's host and port are not ones links are built for.
     """
     state = get_state()
     config = current_app.config
+    check_request_host()  # first: the answer must not depend on the address
     if not isinstance(email, str) or not email:
         raise ValidationError("can't be blank.", field="email", field_code="presence")
     normalized = normalize_email(email)
@@ -59,7 +63,7 @@ def request_password_reset(email: Any) -> bool:
             return True
         raise UserNotFound("No account uses this email address.", code="EMAIL_NOT_FOUND")
     token = reset_token(user)
-    link = url_for("registration.reset_password", token=token, _external=True)
+    link = external_url("registration.reset_password", token=token)
     message = build_message(
         "reset",
         recipient=user.email,
@@ -99,15 +103,18 @@ def user_for_reset_token(token: Any) -> Any:
     return user
 
 
-def _set_password(user: Any, new_password: str, *, keep_token: Any = None, verify: bool = False) -> None:
-    """New stamp (ends sessions), new hash, tokens revoked but ``keep_token``, and any
-    pending change of address dropped (it may have been asked for by a session this
-    change is meant to throw out); commit.
+def _set_password(
+    user: Any, new_password: str | None, *, keep_token: Any = None, keep_session: bool = False, verify: bool = False
+) -> None:
+    """New stamp (ends sessions), new hash (none for ``None``), tokens revoked but ``keep_token``, session
+    rows deleted but this browser's if ``keep_session``, and any pending change of
+    address dropped (it may have been asked for by a session this change is meant to
+    throw out); commit.
 
     :raises InvalidToken: another change of this account won the race for the stamp.
     """
     state = get_state()
-    password_hash = state.passwords.hash(new_password)
+    password_hash = state.passwords.hash(new_password) if new_password is not None else None
     if not state.store.rotate_stamp(user):
         raise InvalidToken("The account changed meanwhile. Try again.")
     user.password_hash = password_hash
@@ -115,15 +122,20 @@ def _set_password(user: Any, new_password: str, *, keep_token: Any = None, verif
     if verify and user.email_verified_at is None:
         user.email_verified_at = utcnow()
     state.store.delete_tokens(user, keep=keep_token)
+    forget_sessions(user, keep_current=keep_session)
     state.store.save()
 
 
-def _tell(user: Any) -> None:
+def _tell(user: Any, *, removed: list[str] | None = None) -> None:
     message = build_message(
         "password_changed",
         recipient=user.email,
         subject=current_app.config["REGISTRATION_PASSWORD_CHANGED_SUBJECT"],
         user=user,
+        # What can still log in, so a way in that the owner did not add stands out.
+        methods=login_methods(user),
+        removed=removed or [],
+        link=url_for("registration.login", _external=True),
     )
     error = deliver(get_state().mail_sender, message, kind="password_changed")
     if error is not None:
@@ -144,13 +156,60 @@ def reset_password(token: Any, new_password: Any) -> Any:
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_reset_password", user)
     was_verified = user.email_verified
+    # An address proven only now: a provider linked before may be whoever signed it up.
+    removed = [] if was_verified else remove_unproven(user)
     _set_password(user, new_password, verify=True)
     if not was_verified:
         signals.user_verified.send(_app(), user=user)
-    _tell(user)
+    _tell(user, removed=removed)
     signals.password_reset.send(_app(), user=user)
     state.extension.hooks.run("after_reset_password", user)
     return user
+
+
+def confirm_with_new_password(uid: Any, token: Any, new_password: Any) -> Any:
+    """Verify an address from its verification link by setting a new password; return
+    the user.
+
+    For the owner of an address that someone else may have signed up: everything that
+    could log in before (the password, linked providers, sessions, access tokens) is
+    removed, the new password is set, and the owner is told by email what was removed.
+
+    :raises InvalidToken: a bad link (see :func:`~.verify.user_for_verify_link`), or an
+        address already verified (a reset link is the way to a new password then).
+    :raises ValidationError: the new password is not acceptable (``newPassword``).
+    """
+    state = get_state()
+    user = user_for_verify_link(uid, token)
+    if user.email_verified:
+        raise InvalidToken(
+            "This address is already confirmed. To set a new password, use \"Forgot your password?\"."
+        )
+    check_password(new_password, field="newPassword")
+    state.extension.hooks.run("before_confirm", user)
+    removed = hand_to_owner(user, new_password)
+    signals.user_verified.send(_app(), user=user)
+    state.extension.hooks.run("after_confirm", user)
+    if removed:
+        tell_removed(user, removed)
+    return user
+
+
+def hand_to_owner(user: Any, new_password: str | None = None) -> list[str]:
+    """Give an account whose address was not verified to the person who has just proven
+    the address, and return what was taken away ("a password", "GitHub"...).
+
+    Whoever signed the address up may have set a password, linked a provider, or kept a
+    session or token; none of it may let them in now that the owner has shown up. So
+    every earlier way in goes: the password (replaced by ``new_password``, or none),
+    linked providers, sessions and access tokens; the address is marked verified; all
+    in one transaction. The caller tells the owner by email.
+
+    :raises InvalidToken: another change of this account won the race for its stamp.
+    """
+    removed = (["a password"] if user.password_hash else []) + remove_unproven(user)
+    _set_password(user, new_password, verify=True)
+    return removed
 
 
 def change_password(user: Any, old_password: Any, new_password: Any) -> None:
@@ -162,14 +221,14 @@ def change_password(user: Any, old_password: Any, new_password: Any) -> None:
     """
     state = get_state()
     # The current password is a guess like a login's: same buckets, same refusal.
-    limits.check("failed_login", email=user.email)
+    attempt = limits.reserve("failed_login", email=user.email)
     if not isinstance(old_password, str) or not state.passwords.verify(user.password_hash, old_password):
-        limits.failed_login(user.email)
         raise InvalidPassword(field="oldPassword", field_code="invalid")
+    attempt.give_back()
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_change_password", user)
     current_token = current_access_token()
-    _set_password(user, new_password, keep_token=current_token)
+    _set_password(user, new_password, keep_token=current_token, keep_session=current_token is None)
     if current_token is None:
         # The session cookie carried the old stamp: give this session the new one, and
         # a new remember cookie if the session had one (the old one names the old stamp).
@@ -177,7 +236,7 @@ def change_password(user: Any, old_password: Any, new_password: Any) -> None:
             current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
             and session.get("_remember") != "clear"
         )
-        flask_login.login_user(user, remember=remembered)
+        renew_session(user, remember=remembered)
     _tell(user)
     signals.password_changed.send(_app(), user=user)
     state.extension.hooks.run("after_change_password", user)

@@ -14,6 +14,7 @@ from sqlalchemy import inspect as sa_inspect
 from .. import limits, signals
 from ..config import PROTECTED_FIELDS
 from ..errors import ValidationError
+from ..links import check_request_host
 from ..mail import build_message, deliver
 from ..models import python_type_of
 from ..state import get_state
@@ -135,8 +136,12 @@ def signup(data: Any) -> SignupResult:
 
     :raises ValidationError: bad data, a hook's veto, or (enumeration prevention off)
         an address that is taken (field ``email``, code ``uniqueness``).
+    :raises UntrustedHost: an email would go out, and the request's host and port are
+        not ones links are built for (checked before anything is written).
     """
     state = get_state()
+    if current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]:
+        check_request_host()
     data = checked_new_user_data(data)
     limits.hit("signup", email=data["email"])  # before the hash: a refusal costs nothing
     password_hash = state.passwords.hash(data["password"])

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app
 
 from .. import limits, signals
-from ..errors import InvalidToken, TokenExpired, UserNotFound, ValidationError
+from ..errors import (
+    InvalidPassword,
+    InvalidToken,
+    ProofRequired,
+    TokenExpired,
+    UntrustedHost,
+    UserNotFound,
+    ValidationError,
+)
+from ..links import check_request_host, external_url
 from ..mail import build_message, deliver, deliver_detached
 from ..redirects import safe_redirect
 from ..state import get_state
 from ..tokens import load_token, make_token, matches
 from ..validation import normalize_email
+from .methods import has_login_method
 
 
 @dataclass
@@ -47,7 +58,10 @@ def _confirm_link(user: Any, token: str, redirect: str | None) -> str:
     redirect = safe_redirect(redirect)
     if redirect:
         params["redirect"] = redirect
-    return url_for("registration.confirm", _external=True, **params)
+    endpoint = "registration.confirm"
+    if current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
+        endpoint = "registration_api.confirm"  # LoopBack's GET, which verifies on opening
+    return external_url(endpoint, **params)
 
 
 def send_verification(
@@ -75,7 +89,14 @@ def send_verification(
     state = get_state()
     config = current_app.config
     token = verification_token(user)
-    link = _confirm_link(user, token, redirect)
+    try:
+        link = _confirm_link(user, token, redirect)
+    except UntrustedHost as exc:
+        # Called from a route of the app's own, for a Host whose port this site does not
+        # serve on (the library's routes refuse such a request first): no link goes out.
+        logging.getLogger("flask_registration").warning("Could not send the verify email: %s", exc.code)
+        signals.mail_failed.send(_app(), user=user, kind="verify", error=exc)
+        return False
     message = build_message(
         template or "verify",
         recipient=user.email,
@@ -121,10 +142,8 @@ def user_for_link(uid: Any, token: Any, *, salt: str, within: Any) -> tuple[Any,
     return user, digest
 
 
-def confirm(uid: Any, token: Any) -> ConfirmResult:
-    """Verify the address a link was sent to.
-
-    A second click on a valid link succeeds again with ``newly_verified=False``.
+def user_for_verify_link(uid: Any, token: Any) -> Any:
+    """The user a verification link names, while it is valid for the current address.
 
     :raises InvalidToken: missing, tampered, foreign or for another user or address.
     :raises TokenExpired: older than ``REGISTRATION_VERIFY_WITHIN``.
@@ -136,7 +155,72 @@ def confirm(uid: Any, token: Any) -> ConfirmResult:
     )
     if not matches(email_digest, user.email):
         raise InvalidToken("This link was sent to an address the account no longer uses.")
+    return user
+
+
+def proof_needed(user: Any) -> str | None:
+    """What confirming ``user``'s address needs from a browser that did not sign up:
+    ``"password"`` (the account's password, or a new one), ``"new_password"`` (the
+    account has no password but another way in: only a new password, which removes
+    it), or None (nothing can log in to it yet)."""
+    if user.password_hash:
+        return "password"
+    return "new_password" if has_login_method(user) else None
+
+
+def confirm(
+    uid: Any, token: Any, *, password: Any = None, same_browser: bool = False, trust_link: bool = False
+) -> ConfirmResult:
+    """Verify the address a link was sent to.
+
+    Whoever signed the address up may not be its owner: a password (or a provider) set
+    before the address was proven must not let that person in once the owner proves it.
+    So the link alone verifies only in the browser that signed up (``same_browser``, the
+    face's finding) or for an account that nothing can log in to yet. Elsewhere the
+    account's ``password`` must come with it; a person who does not know it sets a new
+    one instead (:func:`~flask_registration.flows.password.confirm_with_new_password`),
+    which removes every earlier way in. ``trust_link`` skips this (LoopBack's
+    ``GET /confirm``, only with ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``).
+
+    A second confirm of a verified address succeeds again with ``newly_verified=False``
+    and changes nothing.
+
+    :raises InvalidToken: missing, tampered, foreign or for another user or address.
+    :raises TokenExpired: older than ``REGISTRATION_VERIFY_WITHIN``.
+    :raises UserNotFound: the account was deleted.
+    :raises ProofRequired: the password is needed (or a new one).
+    :raises InvalidPassword: the password given is wrong.
+    """
+    user = user_for_verify_link(uid, token)
+    if user.email_verified:
+        return ConfirmResult(user, newly_verified=False)
+    needed = None if same_browser or trust_link else proof_needed(user)
+    if needed == "new_password":
+        raise ProofRequired(
+            "This account was started with another way to log in. To confirm the address here, "
+            "set a password (this removes the other way in).",
+            code="CONFIRM_NEW_PASSWORD_REQUIRED",
+            field="newPassword",
+            field_code="presence",
+        )
+    if needed == "password":
+        if password is None or password == "":
+            raise ProofRequired(field="password", field_code="presence")
+        check_current_password(user, password, field="password")
     return ConfirmResult(user, newly_verified=verify_user(user))
+
+
+def check_current_password(user: Any, password: Any, *, field: str) -> None:
+    """Check the password a person typed to prove who they are, counted in the failed
+    login buckets like a login's guess.
+
+    :raises InvalidPassword: it is wrong (on ``field``).
+    :raises RateLimited: too many wrong guesses at this account or from this client.
+    """
+    attempt = limits.reserve("failed_login", email=user.email)
+    if not isinstance(password, str) or not get_state().passwords.verify(user.password_hash, password):
+        raise InvalidPassword(field=field, field_code="invalid")
+    attempt.give_back()
 
 
 def verify_user(user: Any) -> bool:
@@ -176,7 +260,7 @@ def rehearse(template: str, endpoint: str, valid_for: Any) -> None:
     and send nothing: an answer that sends no email must cost what one that does costs,
     or its timing tells whether the address has an account."""
     token = make_token(current_app.config["REGISTRATION_VERIFY_SALT"], 0, "rehearsal")
-    link = url_for(endpoint, uid=0, token=token, _external=True)
+    link = external_url(endpoint, uid=0, token=token)
     build_message(
         template,
         recipient="rehearsal@invalid",
@@ -198,7 +282,9 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
 
     :returns: whether a message was handed to the mail server (always True with
         enumeration prevention on).
+    :raises UntrustedHost: the request's host and port are not ones links are built for.
     """
+    check_request_host()  # first: the answer must not depend on the address
     if not isinstance(email, str) or not email:
         raise ValidationError("can't be blank.", field="email", field_code="presence")
     normalized = normalize_email(email)

@@ -1,0 +1,132 @@
+"""Where flask_registration reaches into other libraries' internals: only here, and each
+use is covered by a test that fails when the library changes (``tests/test_sessions.py``
+for Flask-Login and Flask-WTF, the rate-limit tests for the ``limits`` storages).
+
+Flask-Login's "remember me" cookie is ``"<user id>|<HMAC>"``: it holds no time, so a
+copy works for as long as the user id does, whatever ``REMEMBER_COOKIE_DURATION`` says
+(that only tells the browser when to drop it); and it is checked with ``SECRET_KEY``
+alone, so rotating the key through ``SECRET_KEY_FALLBACKS`` logs every remembered user
+out. :func:`install_remember_cookie` replaces the two methods of a ``LoginManager`` that
+write and read the cookie, on that manager only: the value is signed with a timestamp by
+itsdangerous (``SECRET_KEY``, then each fallback) and refused once older than
+``REMEMBER_COOKIE_DURATION``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from types import MethodType
+from typing import Any
+
+from flask import current_app, g, session
+from flask_login import LoginManager
+from flask_login.config import COOKIE_DURATION, COOKIE_HTTPONLY, COOKIE_NAME, COOKIE_SAMESITE, COOKIE_SECURE
+from flask_login.signals import user_loaded_from_cookie
+from itsdangerous import BadSignature, TimestampSigner
+from limits.storage import MemoryStorage, RedisStorage
+
+from .models import utcnow
+
+#: The methods of Flask-Login's ``LoginManager`` that :func:`install_remember_cookie` replaces.
+REMEMBER_COOKIE_METHODS = ("_set_cookie", "_load_user_from_remember_cookie")
+
+#: The salt of the remember cookie's signature (a value signed for another purpose with
+#: the same key never passes for it).
+REMEMBER_SALT = "flask-registration.remember"
+
+
+def remember_signer() -> TimestampSigner:
+    """The signer of the current app's remember cookies: it signs with ``SECRET_KEY``
+    and accepts ``SECRET_KEY_FALLBACKS`` too."""
+    config = current_app.config
+    keys = [*(config.get("SECRET_KEY_FALLBACKS") or ()), config["SECRET_KEY"]]  # the last one signs
+    return TimestampSigner(keys, salt=REMEMBER_SALT, digest_method=hashlib.sha256)
+
+
+def remember_duration() -> timedelta:
+    """How long a remember cookie works: ``REMEMBER_COOKIE_DURATION`` (Flask-Login's
+    default, a year, when unset)."""
+    duration = current_app.config.get("REMEMBER_COOKIE_DURATION", COOKIE_DURATION)
+    return timedelta(seconds=duration) if isinstance(duration, int | float) else duration
+
+
+def install_remember_cookie(manager: LoginManager) -> None:
+    """Make ``manager``'s remember cookie expire and honour ``SECRET_KEY_FALLBACKS``, for
+    the apps that use flask_registration (another app sharing the manager keeps
+    Flask-Login's cookie).
+
+    :raises RuntimeError: this Flask-Login has no such methods to replace.
+    """
+    for name in REMEMBER_COOKIE_METHODS:
+        if not callable(getattr(type(manager), name, None)):
+            raise RuntimeError(
+                f"flask_registration cannot secure the remember cookie: Flask-Login's LoginManager has no {name}."
+            )
+    original_set, original_load = manager._set_cookie, manager._load_user_from_remember_cookie
+
+    def set_cookie(self: LoginManager, response: Any) -> None:
+        if "registration" not in current_app.extensions:
+            return original_set(response)  # type: ignore[no-any-return]
+        config = current_app.config
+        # login_user(duration=...) can only shorten the cookie: the check uses the setting.
+        duration = remember_duration()
+        if "_remember_seconds" in session:
+            duration = min(duration, timedelta(seconds=session["_remember_seconds"]))
+        response.set_cookie(
+            config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME),
+            value=remember_signer().sign(str(session["_user_id"])).decode("ascii"),
+            expires=utcnow() + duration,
+            domain=config.get("REMEMBER_COOKIE_DOMAIN"),
+            path=config.get("REMEMBER_COOKIE_PATH", "/"),
+            secure=config.get("REMEMBER_COOKIE_SECURE", COOKIE_SECURE),
+            httponly=config.get("REMEMBER_COOKIE_HTTPONLY", COOKIE_HTTPONLY),
+            samesite=config.get("REMEMBER_COOKIE_SAMESITE", COOKIE_SAMESITE),
+        )
+        return None
+
+    def load_user_from_remember_cookie(self: LoginManager, cookie: str) -> Any:
+        if "registration" not in current_app.extensions:
+            return original_load(cookie)
+        try:
+            user_id = remember_signer().unsign(cookie, max_age=int(remember_duration().total_seconds())).decode()
+        except (BadSignature, UnicodeDecodeError):
+            user_id = None
+        user = self._user_callback(user_id) if user_id is not None and self._user_callback else None
+        if user is None:
+            session["_remember"] = "clear"  # a cookie that lets nobody in is deleted
+            return None
+        session["_user_id"] = user_id
+        session["_fresh"] = False
+        user_loaded_from_cookie.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
+        return user
+
+    manager._set_cookie = MethodType(set_cookie, manager)  # type: ignore[method-assign]
+    manager._load_user_from_remember_cookie = MethodType(  # type: ignore[method-assign]
+        load_user_from_remember_cookie, manager
+    )
+
+
+def forget_csrf_token() -> None:
+    """Forget the CSRF token Flask-WTF keeps for this request (``g.csrf_token``), after
+    the cookie session that held its secret was cleared: the next form gets a new one."""
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
+def give_back_entry(storage: Any, key: str) -> bool:
+    """Take the newest entry out of the moving-window bucket ``key`` of a ``limits``
+    storage, atomically: under the storage's lock in memory, one ``LPOP`` in Redis
+    (entries are pushed at the head of a list in both). Return whether it could: with
+    another storage the entry stays counted.
+    """
+    if isinstance(storage, MemoryStorage):
+        with storage.locks[key]:
+            events = storage.events.get(key)
+            if events:
+                del events[0]
+            return True
+    if isinstance(storage, RedisStorage):  # Redis Cluster and Sentinel too
+        connection: Any = storage.get_connection()  # typed by limits without LPOP
+        connection.lpop(storage.prefixed_key(key))
+        return True
+    return False

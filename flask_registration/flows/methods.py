@@ -1,0 +1,102 @@
+"""The ways to log in to an account (its login methods): a password, linked providers.
+
+The other flows ask here what an account has, to list it to the owner (the "password
+changed" email) and to take away what someone set before the owner proved the address
+(see :func:`remove_unproven`). Providers are known only when third-party login is set
+up (``Registration(oauth_model=...)``); the core never imports the OAuth face.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, url_for
+
+from .. import signals
+from ..mail import build_message, deliver
+from ..state import get_state
+
+
+def _identities() -> Any | None:
+    return get_state().extras.get("identities")
+
+
+def provider_titles(user: Any) -> list[str]:
+    """The titles of the providers linked to ``user`` ("GitHub"...), by name."""
+    store = _identities()
+    if store is None:
+        return []
+    providers = get_state().extras.get("oauth_providers") or {}
+    titles = []
+    for row in store.of_user(user):
+        provider = providers.get(row.provider)
+        titles.append(provider.title if provider is not None else row.provider)
+    return titles
+
+
+def login_methods(user: Any) -> list[str]:
+    """Every way to log in to ``user``'s account, for a person to read:
+    ``["a password", "GitHub"]``."""
+    methods = ["a password"] if user.password_hash else []
+    return methods + provider_titles(user)
+
+
+def has_login_method(user: Any) -> bool:
+    """Whether anything (a password, a provider) can log in to ``user``'s account."""
+    return bool(user.password_hash) or bool(provider_titles(user))
+
+
+def remove_unproven(user: Any) -> list[str]:
+    """Unlink every provider from ``user``'s account, in the current transaction, and
+    return their titles.
+
+    Called when the owner proves the address of an account that was not verified: any
+    provider linked before then may have been linked by whoever signed the address up,
+    so it goes (the caller replaces the password and ends every session and token).
+    """
+    store = _identities()
+    if store is None:
+        return []
+    titles = provider_titles(user)
+    store.delete_all(user)
+    return titles
+
+
+def tell_added(user: Any, method: str) -> bool:
+    """Email the owner that ``method`` ("GitHub") can now log in to the account, with a
+    link to the page that removes it; True if the mail server took it."""
+    link = url_for("registration_connections.connections", _external=True)
+    return _send(
+        "login_method_added",
+        user,
+        current_app.config["REGISTRATION_LOGIN_METHOD_ADDED_SUBJECT"],
+        method=method,
+        link=link,
+        methods=login_methods(user),
+    )
+
+
+def tell_removed(user: Any, removed: list[str]) -> bool:
+    """Email the owner, who just proved the address, which earlier ways to log in were
+    removed; True if the mail server took it."""
+    return _send(
+        "login_methods_removed",
+        user,
+        current_app.config["REGISTRATION_LOGIN_METHODS_REMOVED_SUBJECT"],
+        removed=removed,
+        methods=login_methods(user),
+    )
+
+
+def _send(template: str, user: Any, subject: str, **context: Any) -> bool:
+    message = build_message(template, recipient=user.email, subject=subject, user=user, **context)
+    error = deliver(get_state().mail_sender, message, kind=template)
+    if error is not None:
+        signals.mail_failed.send(current_app._get_current_object(), user=user, kind=template, error=error)  # type: ignore[attr-defined]
+    return error is None
+
+
+def provider_title(name: str) -> str:
+    """The title of the provider called ``name`` ("GitHub" for ``"github"``)."""
+    provider = (get_state().extras.get("oauth_providers") or {}).get(name)
+    return provider.title if provider is not None else name
