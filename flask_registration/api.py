@@ -29,10 +29,11 @@ from .errors import (
     MalformedRequest,
     PayloadTooLarge,
     RegistrationError,
+    ValidationError,
 )
 from .redirects import safe_redirect
 from .state import get_state
-from .validation import check_payload
+from .validation import check_payload, is_clean_text
 
 bp = Blueprint("registration_api", __name__)
 
@@ -144,7 +145,7 @@ def confirm() -> WerkzeugResponse | tuple[str, int]:
     scanner opening a link must change nothing."""
     if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
         raise RegistrationError(
-            "Confirm an address with POST /confirm and a JSON body {uid, token, password}: "
+            f"Confirm an address with POST {request.path} and a JSON body {{uid, token, password}}: "
             "opening a link must change nothing.",
             code="CONFIRM_BY_POST",
             status=405,
@@ -156,12 +157,29 @@ def confirm() -> WerkzeugResponse | tuple[str, int]:
     return "", 204
 
 
+def _link_body(body: Any, optional: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An emailed link's ``uid`` and ``token`` (the uid also as a JSON number, as a
+    front end may send it), and passwords that only the flows measure."""
+    if isinstance(body, dict) and isinstance(body.get("uid"), int) and not isinstance(body.get("uid"), bool):
+        body = {**body, "uid": str(body["uid"])}
+    passwords = {k: body.pop(k) for k in optional if isinstance(body, dict) and k in body}
+    checked = check_payload(body, required=("uid", "token"))
+    problems = {
+        k: [("type", "must be a string of text.")]
+        for k, v in passwords.items()
+        if v is not None and not (isinstance(v, str) and is_clean_text(v))
+    }
+    if problems:
+        raise ValidationError.from_fields(problems)
+    return {**checked, **passwords}
+
+
 @bp.post("/confirm")
 def confirm_by_post() -> tuple[str, int]:
     """``POST /api/users/confirm`` with ``{"uid", "token"}`` and ``"password"`` (the
     account's, unless this browser signed up through the HTML page) or ``"newPassword"``
     (which removes every earlier way to log in): 204."""
-    body = check_payload(_body(), required=("uid", "token"), optional=("password", "newPassword"))
+    body = _link_body(_body(), optional=("password", "newPassword"))
     if body.get("newPassword") is not None:
         flows.password.confirm_with_new_password(body["uid"], body["token"], body["newPassword"])
         return "", 204
@@ -289,7 +307,7 @@ def confirm_email() -> WerkzeugResponse | tuple[str, int]:
     otherwise 405 ``CONFIRM_BY_POST``."""
     if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
         raise RegistrationError(
-            "Confirm a new address with POST /confirm-email and a JSON body {uid, token}: "
+            f"Confirm a new address with POST {request.path} and a JSON body {{uid, token}}: "
             "opening a link must change nothing.",
             code="CONFIRM_BY_POST",
             status=405,
@@ -305,7 +323,7 @@ def confirm_email() -> WerkzeugResponse | tuple[str, int]:
 def confirm_email_by_post() -> tuple[str, int]:
     """``POST /api/users/confirm-email`` with ``{"uid", "token"}`` from the emailed link:
     204; the account now uses the new address."""
-    body = check_payload(_body(), required=("uid", "token"))
+    body = _link_body(_body())
     flows.confirm_email_change(body["uid"], body["token"])
     return "", 204
 

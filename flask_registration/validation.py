@@ -57,7 +57,7 @@ def normalize_email(value: str, *, check_deliverability: bool | None = None, all
     return info.normalized.lower()
 
 
-def _clean_string(value: str) -> bool:
+def is_clean_text(value: str) -> bool:
     """A string the database and the hasher can take: UTF-8 encodable, no NUL."""
     if "\x00" in value:
         return False
@@ -78,7 +78,7 @@ def check_password(password: Any, field: str = "password") -> str:
     hi = config["REGISTRATION_PASSWORD_MAX_LENGTH"]
     if password is None or password == "":
         raise ValidationError("can't be blank.", field=field, field_code="presence")
-    if not isinstance(password, str) or not _clean_string(password):
+    if not isinstance(password, str) or not is_clean_text(password):
         raise ValidationError("must be a string of text.", field=field, field_code="type")
     if len(password) < lo:
         raise ValidationError(f"must be at least {lo} characters.", field=field, field_code="length")
@@ -114,7 +114,7 @@ def check_payload(
             problems.setdefault(str(name)[:64], []).append(("unknown", "is not a field that can be set."))
             continue
         if isinstance(value, str):
-            if not _clean_string(value):
+            if not is_clean_text(value):
                 problems.setdefault(name, []).append(("type", "must be valid text."))
             elif name not in required and len(value) > FIELD_MAX_LENGTH:
                 problems.setdefault(name, []).append(("length", "is too long."))

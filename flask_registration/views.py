@@ -92,8 +92,15 @@ def _confirm_page(user: Any, form: ConfirmForm, new_password_form: ConfirmNewPas
     needs = None if reauth.signed_up_here(user.email) else flows.verify.proof_needed(user)
     for f in (form, new_password_form):
         f.uid.data, f.token.data = f.uid.data or request.args.get("uid"), f.token.data or request.args.get("token")
+    # The forms post to this page's own address, so a ``redirect`` of the link goes along.
+    target = safe_redirect(request.args.get("redirect"))
     page = render_template(
-        "registration/confirm.html", form=form, new_password_form=new_password_form, email=user.email, needs=needs
+        "registration/confirm.html",
+        form=form,
+        new_password_form=new_password_form,
+        email=user.email,
+        needs=needs,
+        query={"redirect": target} if target else {},
     )
     return page, status
 

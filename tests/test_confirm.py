@@ -268,3 +268,23 @@ def test_resend_without_an_email_string_is_refused(client, mailbox, body):
     r = client.post("/api/users/verify", json=body)
     assert r.status_code in (400, 422)
     assert mailbox.messages == []
+
+
+def test_the_pages_buttons_keep_the_links_redirect(app, client, mailbox):
+    # A browser posts the page's forms as they are: their action must carry the redirect.
+    link = with_redirect(sign_up(client, mailbox), "/welcome")
+    page = client.get(link).get_data(as_text=True)
+    actions = re.findall(r'<form method="post" action="([^"]+)"', page)
+    assert actions == ["/confirm?redirect=/welcome", "/confirm/new-password?redirect=/welcome"]
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    r = client.post(actions[0], data={**query(link), "csrf_token": token, "password": "correct horse"})
+    assert r.status_code == 302 and r.headers["Location"] == "/welcome"
+    assert user(app).email_verified
+
+
+def test_json_confirm_takes_a_numeric_uid_and_refuses_text_it_cannot_hash(app, client, mailbox):
+    q = query(sign_up(client, mailbox))
+    r = client.post("/api/users/confirm", json={"uid": int(q["uid"]), "token": q["token"], "password": "\ud800"})
+    assert r.status_code == 422 and r.json["error"]["details"]["codes"] == {"password": ["type"]}
+    r = client.post("/api/users/confirm", json={"uid": int(q["uid"]), "token": q["token"], "password": "correct horse"})
+    assert r.status_code == 204 and user(app).email_verified

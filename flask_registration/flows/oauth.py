@@ -360,7 +360,10 @@ def complete_pending(
             code="OAUTH_ACCOUNT_EXISTS",
             status=409,
         )
-    removed = [] if existing.email_verified else hand_to_owner(existing)
+    was_verified = existing.email_verified
+    removed = [] if was_verified else hand_to_owner(existing)
+    if not was_verified:
+        signals.user_verified.send(_app(), user=existing)
     _may_log_in(existing, identity.provider)
     try:
         get_identities().link(existing, identity.provider, identity.provider_user_id, token)
