@@ -1,12 +1,12 @@
 """Enumeration: with REGISTRATION_PREVENT_ENUMERATION on, signup, resend, reset and login
 answer an address that has an account and one that has none with the same status and
-body, the same argon2 work and (for signup and login) the same time within noise.
+body, and the same argon2 work.
 
 The argon2 work is counted by wrapping the app's hasher (observing its calls, not
-replacing them). Times are medians of many interleaved samples compared with a generous
-bound, with argon2 parameters costly enough that a skipped hash would stand out. Resend
-and reset send mail for an account only: their times are printed, not compared (see
-docs/security.rst, "Enumeration").
+replacing them): the same work is what makes the times alike. No test reads the clock
+to decide (a loaded CI machine makes such a check fail at random); the medians of the
+interleaved samples are printed (``pytest -s``) for docs/security.rst, and
+benchmarks/login_timing.py measures login times by kind of account.
 """
 
 from __future__ import annotations
@@ -89,10 +89,10 @@ FLOWS = {
     ),
 }
 
-#: Flows whose medians are compared. Resend and reset send an email for an account only;
-#: they answer before it leaves and render one either way, which
-#: test_resend_and_reset_make_an_email_either_way checks by the work done, not the clock.
-TIMED = {"signup", "login"}
+#: Flows that hash or check a password on both sides. Resend and reset hash nothing; they
+#: answer before their email leaves and render one either way, which
+#: test_resend_and_reset_make_an_email_either_way checks by the work done.
+HASHING = {"signup", "login"}
 
 
 def same_body(existing: str, missing: str) -> tuple[str, str]:
@@ -119,10 +119,8 @@ def test_an_account_and_no_account_look_the_same(app, mailbox, counting, flow):
     account, none = statistics.median(times["account"]), statistics.median(times["none"])
     # Shown with pytest -s (or -rP): the figures docs/security.rst quotes.
     print(f"\n{flow}: median {account * 1000:.1f} ms with an account, {none * 1000:.1f} ms without")
-    if flow in TIMED:
-        # Generous: the work is the same, so only noise separates them; a skipped argon2
-        # call would make one side several times faster.
-        assert max(account, none) <= 1.6 * min(account, none) + 0.005, (account, none)
+    if flow in HASHING:
+        assert sum(a_work.values()) >= 1, f"{flow}: no argon2 call"  # and as many on the other side
 
 
 @pytest.mark.app_config(**ARGON2)
