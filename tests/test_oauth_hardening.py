@@ -127,6 +127,9 @@ def test_the_document_has_the_identity_routes(site):
     assert routes - {("/api/users/confirm", "GET"), ("/api/users/confirm-email", "GET")} == documented
 
 
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
+)  # mail threads write MIME boundaries with ``random`` while cases are drawn (tests/test_openapi.py)
 def test_the_identity_routes_answer_as_documented(site, http):
     import schemathesis
 
