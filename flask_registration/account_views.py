@@ -7,7 +7,7 @@ from flask import current_app, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from . import flows, reauth
-from .errors import RegistrationError
+from .errors import RegistrationError, TokenExpired, ValidationError
 from .forms import (
     CancelEmailChangeForm,
     ChangeEmailForm,
@@ -20,11 +20,39 @@ from .forms import (
     ResetPasswordForm,
 )
 from .redirects import safe_redirect
-from .views import Page, bp, form_status, show_errors
+from .validation import normalize_email
+from .views import Page, bp, check_password_field, form_status, show_check_errors, show_errors
 
 
 def _message(title: str, message: str, status: int = 200, **links: str) -> Page:
+    """A page with a heading and a sentence. With no ``links`` (endpoint: text), it
+    links on to the account page, or to the login page for a visitor not logged in."""
     return render_template("registration/message.html", title=title, message=message, links=links), status
+
+
+def _link_error(exc: RegistrationError) -> Page:
+    """The page for an emailed link that does not work (a change of address)."""
+    title = "This link has expired" if isinstance(exc, TokenExpired) else "This link is not valid"
+    body = exc.message
+    if body.rstrip(".") == title:  # the heading says it already: say what to do instead
+        body = "It may be incomplete, or a newer link may have replaced it. Ask for a new one on your account page."
+    return _message(title, body, exc.status)
+
+
+@bp.get("/account")
+@login_required
+def account() -> Page:
+    """The account page: the address (and a pending change), the ways to log in, and
+    links to every other account page."""
+    user = current_user._get_current_object()
+    return render_template(
+        "registration/account.html",
+        user=user,
+        has_password=bool(user.password_hash),
+        providers=flows.methods.provider_titles(user),
+        connections="registration_connections" in current_app.blueprints,
+        cancel_form=CancelEmailChangeForm(),
+    )
 
 
 def _form_page(template: str, form: object, **context: object) -> Page:
@@ -42,7 +70,8 @@ def forgot_password() -> Page:
         else:
             return _message(
                 "Check your email",
-                "If an account uses that address, we have sent it a link to reset the password.",
+                "If that address belongs to an account, we have emailed a link to it. "
+                "Open the link to set a new password.",
             )
     return _form_page("registration/forgot_password.html", form)
 
@@ -63,7 +92,10 @@ def reset_password() -> Page:
         except RegistrationError as exc:
             show_errors(form, exc)
         else:
-            return _message("Password changed", "Your password is changed. You can log in with it now.", login="Log in")
+            message = "Your password has been changed. You can log in with it now."
+            return _message("Password changed", message, login="Log in")
+    elif form.is_submitted():
+        show_check_errors(form, check_password_field(form))
     return _form_page("registration/reset_password.html", form)
 
 
@@ -77,7 +109,12 @@ def change_password() -> Page:
         except RegistrationError as exc:
             show_errors(form, exc)
         else:
-            return _message("Password changed", "Your password is changed. Your other sessions were logged out.")
+            return _message(
+                "Password changed",
+                "Your password has been changed, and you have been logged out everywhere else.",
+            )
+    elif form.is_submitted():
+        show_check_errors(form, check_password_field(form))
     return _form_page("registration/change_password.html", form)
 
 
@@ -94,8 +131,11 @@ def change_email() -> Page:
         else:
             return _message(
                 "Check your new inbox",
-                "Follow the link we sent to the new address. Until then, your current address stays in use.",
+                "We have emailed a link to the new address. Open it to finish the change. "
+                "Until then, your account keeps its current address.",
             )
+    elif form.is_submitted() and form.new_email.data:
+        show_check_errors(form, lambda: _check_new_email(form.new_email.data))
     return _form_page("registration/change_email.html", form, user=user, cancel_form=CancelEmailChangeForm())
 
 
@@ -103,9 +143,16 @@ def change_email() -> Page:
 @login_required
 def cancel_email_change() -> Page:
     if not CancelEmailChangeForm().validate_on_submit():
-        return _message("Not cancelled", "That request could not be checked. Please try again.", 400)
+        return _message("Not cancelled", "This form has expired or did not come from this site. Please try again.", 400)
     flows.cancel_email_change(current_user._get_current_object())
-    return _message("Change cancelled", "Your address stays as it is. The link we sent no longer works.")
+    return _message("Change cancelled", "Your email address stays the same. The link we sent no longer works.")
+
+
+def _check_new_email(value: str) -> None:
+    try:
+        normalize_email(value)
+    except ValidationError as exc:  # the flow names the field newEmail, the form new_email
+        raise ValidationError.from_fields({"newEmail": exc.fields["email"]}) from None
 
 
 @bp.route("/confirm-email", methods=["GET", "POST"])
@@ -113,13 +160,19 @@ def confirm_email() -> Page:
     form = ConfirmEmailChangeForm()
     if request.method == "GET":
         form.uid.data, form.token.data = request.args.get("uid"), request.args.get("token")
-        return render_template("registration/confirm_email.html", form=form)
+    try:
+        _user, email = flows.email_change.user_for_change_link(form.uid.data, form.token.data)
+    except RegistrationError as exc:
+        return _link_error(exc)
+    if request.method == "GET":
+        return render_template("registration/confirm_email.html", form=form, email=email)
     if not form.validate_on_submit():
-        return render_template("registration/confirm_email.html", form=form), 400
+        return render_template("registration/confirm_email.html", form=form, email=email), 400
     try:
         user = flows.confirm_email_change(form.uid.data, form.token.data)
     except RegistrationError as exc:
-        return _message("The address was not changed", exc.message, exc.status)
+        reasons = [m for errors in exc.fields.values() for _, m in errors] or [exc.message]
+        return _message("The address was not changed", " ".join(reasons), exc.status)
     return _message("Email address changed", f"Your account now uses {user.email}.")
 
 
@@ -153,11 +206,11 @@ def reauthenticate() -> Page:
 def reauthenticate_email() -> Page:
     form = ReauthEmailForm()
     if not form.validate_on_submit():
-        return _message("Not sent", "That request could not be checked. Please try again.", 400)
+        return _message("Not sent", "This form has expired or did not come from this site. Please try again.", 400)
     flows.reauth.send_reauth_link(current_user._get_current_object(), next_url=form.next.data)
     return _message(
         "Check your email",
-        "We sent you a link. Open it in this browser and press the button to confirm it is you.",
+        "We have emailed you a link. Open it in this browser and press its button to confirm it is you.",
     )
 
 

@@ -33,7 +33,7 @@ from .errors import (
 )
 from .redirects import safe_redirect
 from .state import get_state
-from .validation import check_payload, is_clean_text
+from .validation import check_payload, field_label, is_clean_text
 
 bp = Blueprint("registration_api", __name__)
 
@@ -87,6 +87,13 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
     return response, status
 
 
+def no_content() -> Response:
+    """A 204 answer: no body, and so no ``Content-Type`` either (not Flask's text/html)."""
+    response = Response(status=204)
+    del response.headers["Content-Type"]
+    return response
+
+
 def _body() -> Any:
     """The request's JSON body (an empty body reads as ``{}``)."""
     raw = request.get_data(cache=True)
@@ -138,7 +145,7 @@ def signup() -> tuple[Response, int]:
 
 
 @bp.get("/confirm")
-def confirm() -> WerkzeugResponse | tuple[str, int]:
+def confirm() -> WerkzeugResponse:
     """``GET /api/users/confirm?uid=&token=&redirect=``: LoopBack's confirm, which
     verifies on opening (204, or 302 to a local redirect). Only with
     ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``; otherwise 405 ``CONFIRM_BY_POST``: a mail
@@ -154,7 +161,7 @@ def confirm() -> WerkzeugResponse | tuple[str, int]:
     target = safe_redirect(request.args.get("redirect"))
     if target:
         return redirect(target)
-    return "", 204
+    return no_content()
 
 
 def _link_body(body: Any, optional: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -165,7 +172,7 @@ def _link_body(body: Any, optional: tuple[str, ...] = ()) -> dict[str, Any]:
     passwords = {k: body.pop(k) for k in optional if isinstance(body, dict) and k in body}
     checked = check_payload(body, required=("uid", "token"))
     problems = {
-        k: [("type", "must be a string of text.")]
+        k: [("type", f"The {field_label(k)} must be text.")]
         for k, v in passwords.items()
         if v is not None and not (isinstance(v, str) and is_clean_text(v))
     }
@@ -175,23 +182,23 @@ def _link_body(body: Any, optional: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 @bp.post("/confirm")
-def confirm_by_post() -> tuple[str, int]:
+def confirm_by_post() -> Response:
     """``POST /api/users/confirm`` with ``{"uid", "token"}`` and ``"password"`` (the
     account's, unless this browser signed up through the HTML page) or ``"newPassword"``
     (which removes every earlier way to log in): 204."""
     body = _link_body(_body(), optional=("password", "newPassword"))
     if body.get("newPassword") is not None:
         flows.password.confirm_with_new_password(body["uid"], body["token"], body["newPassword"])
-        return "", 204
+        return no_content()
     user = flows.verify.user_for_verify_link(body["uid"], body["token"])
     flows.confirm(
         body["uid"], body["token"], password=body.get("password"), same_browser=reauth.signed_up_here(user.email)
     )
-    return "", 204
+    return no_content()
 
 
 @bp.post("/reauthenticate")
-def reauthenticate() -> tuple[str, int]:
+def reauthenticate() -> Response:
     """``POST /api/users/reauthenticate`` with ``{"password"}``: 204; marks this browser
     session as recently re-authenticated (``REGISTRATION_REAUTH_WITHIN``)."""
     user = _user()
@@ -204,15 +211,15 @@ def reauthenticate() -> tuple[str, int]:
     body = check_payload(_body(), required=("password",))
     flows.reauth.reauthenticate(user, body["password"])
     reauth.mark(user)
-    return "", 204
+    return no_content()
 
 
 @bp.post("/verify")
-def resend() -> tuple[str, int]:
+def resend() -> Response:
     """``POST /api/users/verify`` with ``{"email"}``: 204 whether or not it exists."""
     body = check_payload(_body(), required=("email",))
     flows.resend(body["email"])
-    return "", 204
+    return no_content()
 
 
 @bp.post("/login")
@@ -228,14 +235,14 @@ def login() -> Response:
 
 
 @bp.post("/logout")
-def logout() -> tuple[str, int]:
+def logout() -> Response:
     """``POST /api/users/logout``: 204; revokes the access token that authenticated it."""
     token = flows.current_access_token()
     if token is not None:
         flows.revoke_access_token(token)
     # A login gives a token and a session cookie: logging out ends both.
     flows.logout()
-    return "", 204
+    return no_content()
 
 
 def _user() -> Any:
@@ -246,11 +253,11 @@ def _user() -> Any:
 
 
 @bp.post("/logout-all")
-def logout_all() -> tuple[str, int]:
+def logout_all() -> Response:
     """``POST /api/users/logout-all``: 204; ends every session, remember cookie and
     access token of the user, the one the request was made with included."""
     flows.log_out_everywhere(_user())
-    return "", 204
+    return no_content()
 
 
 @bp.get("/me")
@@ -260,28 +267,28 @@ def me() -> Response:
 
 
 @bp.post("/reset")
-def request_reset() -> tuple[str, int]:
+def request_reset() -> Response:
     """``POST /api/users/reset`` with ``{"email"}``: 204 whether or not it exists."""
     body = check_payload(_body(), required=("email",))
     flows.request_password_reset(body["email"])
-    return "", 204
+    return no_content()
 
 
 @bp.post("/reset-password")
-def reset_password() -> tuple[str, int]:
+def reset_password() -> Response:
     """``POST /api/users/reset-password`` with ``{"token", "newPassword"}``: 204."""
     body = check_payload(_body(), required=("token", "newPassword"))
     flows.reset_password(body["token"], body["newPassword"])
-    return "", 204
+    return no_content()
 
 
 @bp.post("/change-password")
-def change_password() -> tuple[str, int]:
+def change_password() -> Response:
     """``POST /api/users/change-password`` with ``{"oldPassword", "newPassword"}``: 204."""
     user = _user()
     body = check_payload(_body(), required=("oldPassword", "newPassword"))
     flows.change_password(user, body["oldPassword"], body["newPassword"])
-    return "", 204
+    return no_content()
 
 
 @bp.post("/change-email")
@@ -294,14 +301,14 @@ def change_email() -> tuple[Response, int]:
 
 
 @bp.post("/change-email/cancel")
-def cancel_change_email() -> tuple[str, int]:
+def cancel_change_email() -> Response:
     """``POST /api/users/change-email/cancel``: 204; the pending address is forgotten."""
     flows.cancel_email_change(_user())
-    return "", 204
+    return no_content()
 
 
 @bp.get("/confirm-email")
-def confirm_email() -> WerkzeugResponse | tuple[str, int]:
+def confirm_email() -> WerkzeugResponse:
     """``GET /api/users/confirm-email?uid=&token=&redirect=``: applies the new address on
     opening (204, or 302 to a local path), only with ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``;
     otherwise 405 ``CONFIRM_BY_POST``."""
@@ -316,16 +323,16 @@ def confirm_email() -> WerkzeugResponse | tuple[str, int]:
     target = safe_redirect(request.args.get("redirect"))
     if target:
         return redirect(target)
-    return "", 204
+    return no_content()
 
 
 @bp.post("/confirm-email")
-def confirm_email_by_post() -> tuple[str, int]:
+def confirm_email_by_post() -> Response:
     """``POST /api/users/confirm-email`` with ``{"uid", "token"}`` from the emailed link:
     204; the account now uses the new address."""
     body = _link_body(_body())
     flows.confirm_email_change(body["uid"], body["token"])
-    return "", 204
+    return no_content()
 
 
 @bp.route("", methods=["GET", "PUT", "PATCH", "DELETE"])

@@ -7,6 +7,7 @@ non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -59,10 +60,15 @@ class Duration(click.ParamType):
 
 
 def _describe(error: RegistrationError) -> str:
-    """One readable line: the field messages (``password must be at least 8
-    characters.``), or the error's own message."""
+    """One readable line: the field messages (``The password must be at least 8
+    characters long.``), or the error's own message. A hook's message that is not a
+    sentence of its own (``is already taken.``) follows the field's name."""
     if error.fields:
-        return " ".join(f"{field} {message}" for field, errs in error.fields.items() for _, message in errs)
+        return " ".join(
+            message if message[:1].isupper() else f"{field} {message}"
+            for field, errs in error.fields.items()
+            for _, message in errs
+        )
     return error.message
 
 
@@ -148,15 +154,31 @@ def verify_command(email: str) -> None:
     click.echo(f"Verified {user.email}.")
 
 
+def _no_server_name() -> str:
+    """Why ``resend`` cannot build a link, and a way to give it one that works: the
+    environment counts only where the app reads it (Flask reads no ``SERVER_NAME``
+    variable by itself)."""
+    message = "The app's SERVER_NAME setting is not set: a link sent from the command line needs the site's address."
+    if "FLASK_SERVER_NAME" in os.environ:
+        return (
+            f"{message} FLASK_SERVER_NAME is in the environment, but this app does not read it: "
+            "call app.config.from_prefixed_env() in the app, or set SERVER_NAME in its config."
+        )
+    unread = " (a SERVER_NAME variable in the environment is not read)" if "SERVER_NAME" in os.environ else ""
+    return (
+        f"{message} Set SERVER_NAME in the app's config{unread}, or export FLASK_SERVER_NAME=example.com "
+        "(and FLASK_PREFERRED_URL_SCHEME=https) if the app calls app.config.from_prefixed_env()."
+    )
+
+
 @registration_cli.command("resend")
 @click.argument("email")
 def resend_command(email: str) -> None:
-    """Email EMAIL a fresh verification link (needs SERVER_NAME to build the link)."""
+    """Email EMAIL a fresh verification link (needs the SERVER_NAME setting to build the
+    link: FLASK_SERVER_NAME=example.com in the environment, if the app calls
+    app.config.from_prefixed_env())."""
     if not current_app.config.get("SERVER_NAME"):
-        raise click.ClickException(
-            "SERVER_NAME is not set: a link sent from the command line needs it to be absolute "
-            "(set SERVER_NAME, e.g. 'example.com', and PREFERRED_URL_SCHEME='https')."
-        )
+        raise click.ClickException(_no_server_name())
     user = _existing_user(email)
     if user.email_verified:
         raise click.ClickException(f"{user.email} is already verified: it needs no link.")

@@ -97,11 +97,11 @@ def list_identities() -> Response:
 
 
 @api_bp.delete("/me/identities/<provider>")
-def delete_identity(provider: str) -> tuple[str, int]:
+def delete_identity(provider: str) -> Response:
     """``DELETE /api/users/me/identities/<provider>``: 204; 409 ``OAUTH_LAST_LOGIN_METHOD``
     when it is the account's only way to log in."""
     flows.unlink_identity(api._user(), provider)
-    return "", 204
+    return api.no_content()
 
 
 def _exempt_from_csrf_protect() -> None:

@@ -72,10 +72,15 @@ class RegistrationError(Exception):
 class ValidationError(RegistrationError):
     """Submitted data is not acceptable (422, LoopBack's ``ValidationError``).
 
-    Raise it from a ``before_*`` hook to veto, naming the field::
+    Raise it from a ``before_*`` hook to veto, naming the field, with a full sentence
+    that a person can read next to the field::
 
-        raise ValidationError("That username is taken.", field="username",
+        raise ValidationError("This username is already taken.", field="username",
                               field_code="uniqueness")
+
+    With field errors, :attr:`message` (the answer's top-level ``message``) is always
+    LoopBack's summary of all of them, however the error was built: "The `user` instance
+    is not valid. Details: `username` This username is already taken."
     """
 
     status = 422
@@ -83,11 +88,18 @@ class ValidationError(RegistrationError):
     name = "ValidationError"
     default_message = "The submitted data is not valid."
 
+    def add(self, field: str, field_code: str, message: str) -> None:
+        """Attach one more field error; the top-level message is then LoopBack's summary
+        of every field error: "The `user` instance is not valid. Details: `field` message"."""
+        super().add(field, field_code, message)
+        parts = "; ".join(f"`{f}` {m.rstrip('.')}" for f, errs in self.fields.items() for _, m in errs)
+        self.message = f"The `user` instance is not valid. Details: {parts}."
+        self.args = (self.message,)
+
     @classmethod
     def from_fields(cls, fields: dict[str, list[tuple[str, str]]]) -> ValidationError:
         """Build one error out of several field errors."""
-        parts = "; ".join(f"`{f}` {m.rstrip('.')}" for f, errs in fields.items() for _, m in errs)
-        err = cls(f"The `user` instance is not valid. Details: {parts}.")
+        err = cls()
         for f, errs in fields.items():
             for c, m in errs:
                 err.add(f, c, m)
@@ -137,7 +149,7 @@ class UserNotFound(RegistrationError):
 
     status = 404
     code = "USER_NOT_FOUND"
-    default_message = "No such user."
+    default_message = "This account no longer exists."
 
 
 class LoginFailed(RegistrationError):
@@ -183,7 +195,7 @@ class AuthorizationRequired(RegistrationError):
 
     status = 401
     code = "AUTHORIZATION_REQUIRED"
-    default_message = "Authorization required."
+    default_message = "Authorization required: log in first."
 
 
 class ReauthenticationRequired(RegistrationError):

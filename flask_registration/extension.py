@@ -205,6 +205,9 @@ class Registration:
             manager = LoginManager()
             manager.init_app(app)
             manager.login_view = "registration.login"
+            # Shown above the login form: a neutral note, not a success.
+            manager.login_message = "Please log in to see that page."
+            manager.login_message_category = "info"
         if manager._user_callback is None and manager._request_callback is None:
             manager.user_loader(lambda session_id: get_state().store.get_by_session_id(session_id))
             # The app's own @login_required JSON routes accept access tokens too.

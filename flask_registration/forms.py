@@ -14,6 +14,15 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 
+#: What an empty required field says (full sentences, as the flows' messages are).
+ENTER_EMAIL = "Enter your email address."
+ENTER_NEW_EMAIL = "Enter the new email address."
+ENTER_PASSWORD = "Enter your password."
+CHOOSE_PASSWORD = "Choose a password."
+ENTER_CURRENT_PASSWORD = "Enter your current password."
+ENTER_NEW_PASSWORD = "Enter a new password."
+ENTER_AGAIN = "Enter the password again."
+
 #: Form fields that are not part of the data handed to a flow.
 NOT_DATA = frozenset({"csrf_token", "submit", "password_confirm", "next"})
 
@@ -24,11 +33,13 @@ FIELD_NAMES = {"newPassword": "password", "oldPassword": "old_password", "newEma
 class SignupForm(FlaskForm):
     """Email, password and the password again."""
 
-    email = EmailField("Email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
-    password = PasswordField("Password", validators=[InputRequired()], render_kw={"autocomplete": "new-password"})
+    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
+    password = PasswordField(
+        "Password", validators=[InputRequired(CHOOSE_PASSWORD)], render_kw={"autocomplete": "new-password"}
+    )
     password_confirm = PasswordField(
         "Password (again)",
-        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField("Sign up")
@@ -41,8 +52,10 @@ class SignupForm(FlaskForm):
 class LoginForm(FlaskForm):
     """Email and password; ``next`` is checked before it is followed."""
 
-    email = EmailField("Email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
-    password = PasswordField("Password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"})
+    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
+    password = PasswordField(
+        "Password", validators=[InputRequired(ENTER_PASSWORD)], render_kw={"autocomplete": "current-password"}
+    )
     remember = BooleanField("Keep me logged in on this device")
     next = HiddenField()
     submit = SubmitField("Log in")
@@ -51,7 +64,7 @@ class LoginForm(FlaskForm):
 class ResendForm(FlaskForm):
     """Ask for a new verification link."""
 
-    email = EmailField("Email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
+    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
     submit = SubmitField("Send a new link")
 
 
@@ -64,7 +77,7 @@ class LogoutForm(FlaskForm):
 class ForgotPasswordForm(FlaskForm):
     """Ask for a password-reset link."""
 
-    email = EmailField("Email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
+    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
     submit = SubmitField("Send me a reset link")
 
 
@@ -72,10 +85,12 @@ class ResetPasswordForm(FlaskForm):
     """A new password, at the emailed link (the token rides along, hidden)."""
 
     token = HiddenField()
-    password = PasswordField("New password", validators=[InputRequired()], render_kw={"autocomplete": "new-password"})
+    password = PasswordField(
+        "New password", validators=[InputRequired(ENTER_NEW_PASSWORD)], render_kw={"autocomplete": "new-password"}
+    )
     password_confirm = PasswordField(
         "New password (again)",
-        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField("Set the new password")
@@ -85,12 +100,16 @@ class ChangePasswordForm(FlaskForm):
     """The current password, and the new one twice."""
 
     old_password = PasswordField(
-        "Current password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"}
+        "Current password",
+        validators=[InputRequired(ENTER_CURRENT_PASSWORD)],
+        render_kw={"autocomplete": "current-password"},
     )
-    password = PasswordField("New password", validators=[InputRequired()], render_kw={"autocomplete": "new-password"})
+    password = PasswordField(
+        "New password", validators=[InputRequired(ENTER_NEW_PASSWORD)], render_kw={"autocomplete": "new-password"}
+    )
     password_confirm = PasswordField(
         "New password (again)",
-        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField("Change the password")
@@ -99,8 +118,10 @@ class ChangePasswordForm(FlaskForm):
 class ChangeEmailForm(FlaskForm):
     """The new address, and the password to confirm it is you."""
 
-    new_email = EmailField("New email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
-    password = PasswordField("Password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"})
+    new_email = EmailField("New email", validators=[DataRequired(ENTER_NEW_EMAIL)], render_kw={"autocomplete": "email"})
+    password = PasswordField(
+        "Password", validators=[InputRequired(ENTER_PASSWORD)], render_kw={"autocomplete": "current-password"}
+    )
     submit = SubmitField("Change the email address")
 
 
@@ -136,10 +157,12 @@ class ConfirmNewPasswordForm(FlaskForm):
 
     uid = HiddenField()
     token = HiddenField()
-    password = PasswordField("New password", validators=[InputRequired()], render_kw={"autocomplete": "new-password"})
+    password = PasswordField(
+        "New password", validators=[InputRequired(ENTER_NEW_PASSWORD)], render_kw={"autocomplete": "new-password"}
+    )
     password_confirm = PasswordField(
         "New password (again)",
-        validators=[InputRequired(), EqualTo("password", message="The passwords do not match.")],
+        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
         render_kw={"autocomplete": "new-password"},
     )
     submit = SubmitField("Set the password and confirm")
@@ -148,7 +171,9 @@ class ConfirmNewPasswordForm(FlaskForm):
 class ReauthForm(FlaskForm):
     """The password again, to confirm it is the owner before a sensitive change."""
 
-    password = PasswordField("Password", validators=[InputRequired()], render_kw={"autocomplete": "current-password"})
+    password = PasswordField(
+        "Password", validators=[InputRequired(ENTER_PASSWORD)], render_kw={"autocomplete": "current-password"}
+    )
     next = HiddenField()
     submit = SubmitField("Confirm it is me")
 

@@ -26,9 +26,7 @@ try:
     from flask_dance.contrib.github import make_github_blueprint
     from flask_dance.contrib.google import make_google_blueprint
 except ImportError as exc:  # pragma: no cover (the extra is installed in the tests)
-    raise ImportError(
-        "Third-party login needs flask-dance: pip install 'flask-registration[oauth]'."
-    ) from exc
+    raise ImportError("Third-party login needs flask-dance: pip install 'flask-registration[oauth]'.") from exc
 
 import flask_login
 import requests
@@ -314,7 +312,9 @@ pages = Blueprint("registration_oauth", __name__)
 class OAuthEmailForm(FlaskForm):
     """The address of a new account whose provider gave none."""
 
-    email = EmailField("Email", validators=[DataRequired()], render_kw={"autocomplete": "email"})
+    email = EmailField(
+        "Email", validators=[DataRequired("Enter your email address.")], render_kw={"autocomplete": "email"}
+    )
     submit = SubmitField("Continue")
 
 

@@ -24,16 +24,16 @@ _MESSAGES = {
     201: "Created",
     202: "Accepted",
     204: "No Content",
-    302: "Found: a redirect to the local ``redirect`` path",
+    302: "Found: a redirect to the local `redirect` path",
     400: "Malformed JSON, a bad or expired link, or a wrong current password",
     401: "Not logged in, or the login was refused",
-    403: "A cookie-authenticated request without a valid X-CSRFToken header",
-    404: "No such user",
+    403: "A cookie-authenticated request without a valid `X-CSRFToken` header",
+    404: "No such account: deleted since the link was sent, or (enumeration prevention off) the address has none",
     409: "The provider is the account's only way to log in",
-    413: "The body is over REGISTRATION_MAX_BODY_SIZE",
-    415: "The body was not sent as application/json",
+    413: "The body is over `REGISTRATION_MAX_BODY_SIZE`",
+    415: "The body was not sent as `application/json`",
     422: "The data is not acceptable (details name the fields)",
-    429: "Too many attempts: wait Retry-After seconds",
+    429: "Too many attempts: wait `Retry-After` seconds",
 }
 
 
@@ -61,7 +61,7 @@ def _error_schema() -> Schema:
     strings = {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}
     return {
         "type": "object",
-        "description": "LoopBack's error shape. ``code`` is stable; ``details`` only for field errors.",
+        "description": "LoopBack's error shape. `code` is stable; `details` only for field errors.",
         "required": ["error"],
         "additionalProperties": False,
         "properties": {
@@ -132,7 +132,7 @@ def _link_params(what: str) -> list[Schema]:
             "in": "query",
             "required": False,
             "schema": text,
-            "description": "A path on this site (or a host of REGISTRATION_ALLOWED_REDIRECT_HOSTS) to go to after.",
+            "description": "A path on this site (or a host of `REGISTRATION_ALLOWED_REDIRECT_HOSTS`) to go to after.",
         },
     ]
 
@@ -183,7 +183,7 @@ def document(
         login_result = _object(
             ["id", "ttl", "created", "userId", "user"],
             {
-                "id": {"type": "string", "description": "The access token: send it as Authorization: Bearer <id>."},
+                "id": {"type": "string", "description": "The access token: send it as `Authorization: Bearer <id>`."},
                 "ttl": {"type": "integer", "minimum": 1},
                 "created": {"type": "string", "format": "date-time"},
                 "userId": user["properties"]["id"],
@@ -241,7 +241,7 @@ def document(
             "post": _operation("Ask for a reset link", none, (*body_errors, *enum_404, 429), requestBody=_body("Email"))
         },
         "/reset-password": {
-            "post": _operation("Set a new password", none, body_errors, requestBody=_body("ResetPassword"))
+            "post": _operation("Set a new password", none, (*body_errors, 404), requestBody=_body("ResetPassword"))
         },
         "/change-password": {
             "post": _operation(
@@ -312,7 +312,10 @@ def document(
     }
     if access_tokens:
         schemes["accessToken"] = {"type": "http", "scheme": "bearer"}
-    statuses = sorted({400, 401, 403, 404, 409, 413, 415, 422, 429})
+    # Only the error responses some operation uses (409 comes with the identities routes).
+    operations = [op for item in paths.values() for op in item.values()]
+    used = {answer.get("$ref") for op in operations for answer in op["responses"].values()}
+    statuses = sorted(s for s in _MESSAGES if s >= 400 and f"#/components/responses/Error{s}" in used)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -320,9 +323,9 @@ def document(
             "version": __version__,
             "description": (
                 "LoopBack's User REST paths and error shape. A request that changes state and "
-                "carries the session or remember-me cookie needs the X-CSRFToken header (from "
-                "GET csrf-token); a request without those cookies, or with an access token, "
-                "needs none. Bodies are application/json only."
+                "carries the session or remember-me cookie needs the `X-CSRFToken` header (from "
+                "`GET csrf-token`); a request without those cookies, or with an access token, "
+                "needs none. Bodies are `application/json` only."
             ),
         },
         "paths": {prefix + path: item for path, item in paths.items()},

@@ -16,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from .errors import ValidationError
 from .models import as_utc, new_stamp, python_type_of, utcnow
 from .session_store import SessionStore
+from .validation import field_label
 
 
 def token_digest(token: str) -> str:
@@ -102,7 +103,9 @@ class UserStore:
             taken = self._taken_unique_fields(fields)
             if not taken:
                 raise
-            raise ValidationError.from_fields({name: [("uniqueness", "is already taken.")] for name in taken}) from None
+            raise ValidationError.from_fields(
+                {name: [("uniqueness", f"This {field_label(name)} is already taken.")] for name in taken}
+            ) from None
         return user
 
     def _taken_unique_fields(self, fields: dict[str, Any]) -> list[str]:

@@ -19,6 +19,50 @@ EMAIL_MAX_LENGTH = 254
 #: Extra signup fields are short strings, numbers or booleans.
 FIELD_MAX_LENGTH = 1000
 
+#: How messages name the library's own fields; an app's extra fields are named by
+#: :func:`field_label`.
+FIELD_LABELS = {
+    "email": "email address",
+    "newEmail": "new email address",
+    "password": "password",
+    "newPassword": "new password",
+    "oldPassword": "current password",
+    "uid": "user id from the link",
+    "token": "token from the link",
+    "remember": "remember option",
+    "ttl": "token lifetime (ttl)",
+}
+
+
+def field_label(name: str) -> str:
+    """The name of a field as a sentence says it: ``"newPassword"`` is "new password",
+    an app's ``first_name`` is "first name"."""
+    return FIELD_LABELS.get(name) or name.replace("_", " ")
+
+
+def blank(name: str) -> str:
+    """The message for a required field left empty: "Enter your email address."."""
+    if name in ("uid", "token"):
+        return f"The {field_label(name)} is missing: open the link from the email again."
+    return f"Enter your {field_label(name)}."
+
+
+def _email_problem(error: EmailNotValidError) -> str:
+    """email_validator's reason as the end of one sentence ("it must have an @-sign.")."""
+    reason = str(error).strip()
+    for start, instead in (
+        ("An email address ", "it "),
+        ("The email address ", "it "),
+        ("The part after the @-sign is not valid. It ", "the part after the @-sign "),
+    ):
+        if reason.startswith(start):
+            reason = instead + reason[len(start) :]
+            break
+    else:
+        if reason[:2] != reason[:2].upper():  # "There must be..." but not "IPv6..."
+            reason = reason[:1].lower() + reason[1:]
+    return reason if reason.endswith(".") else reason + "."
+
 
 def normalize_email(value: str, *, check_deliverability: bool | None = None, allow_smtputf8: bool | None = None) -> str:
     """Validate an address and return its normal form, lower-cased.
@@ -40,11 +84,17 @@ def normalize_email(value: str, *, check_deliverability: bool | None = None, all
     if allow_smtputf8 is None:
         allow_smtputf8 = config["REGISTRATION_EMAIL_ALLOW_SMTPUTF8"]
     if len(value) > EMAIL_MAX_LENGTH:
-        raise ValidationError("is too long.", field="email", field_code="length")
+        raise ValidationError(
+            f"This email address is too long: it can have at most {EMAIL_MAX_LENGTH} characters.",
+            field="email",
+            field_code="length",
+        )
     try:
         info = validate_email(value, check_deliverability=check_deliverability, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        raise ValidationError(f"is not a valid email address ({exc}).", field="email", field_code="format") from None
+        raise ValidationError(
+            f"This email address is not valid: {_email_problem(exc)}", field="email", field_code="format"
+        ) from None
     if info.smtputf8 and not allow_smtputf8:
         local = info.normalized.rpartition("@")[0]
         shown = ", ".join(repr(c) for c in dict.fromkeys(c for c in local if not c.isascii()))
@@ -76,14 +126,19 @@ def check_password(password: Any, field: str = "password") -> str:
     config = current_app.config
     lo = config["REGISTRATION_PASSWORD_MIN_LENGTH"]
     hi = config["REGISTRATION_PASSWORD_MAX_LENGTH"]
+    label = field_label(field)
     if password is None or password == "":
-        raise ValidationError("can't be blank.", field=field, field_code="presence")
+        raise ValidationError(blank(field), field=field, field_code="presence")
     if not isinstance(password, str) or not is_clean_text(password):
-        raise ValidationError("must be a string of text.", field=field, field_code="type")
+        raise ValidationError(f"The {label} must be text.", field=field, field_code="type")
     if len(password) < lo:
-        raise ValidationError(f"must be at least {lo} characters.", field=field, field_code="length")
+        raise ValidationError(
+            f"The {label} must be at least {lo} characters long.", field=field, field_code="length"
+        )
     if len(password) > hi:
-        raise ValidationError(f"must be at most {hi} characters.", field=field, field_code="length")
+        raise ValidationError(
+            f"The {label} must be at most {hi} characters long.", field=field, field_code="length"
+        )
     return password
 
 
@@ -106,22 +161,26 @@ def check_payload(
     for name in required:
         value = data.get(name)
         if value is None or value == "":
-            problems.setdefault(name, []).append(("presence", "can't be blank."))
+            problems.setdefault(name, []).append(("presence", blank(name)))
         elif not isinstance(value, str):
-            problems.setdefault(name, []).append(("type", "must be a string."))
+            problems.setdefault(name, []).append(("type", f"The {field_label(name)} must be text."))
     for name, value in data.items():
         if not isinstance(name, str) or name not in allowed:
-            problems.setdefault(str(name)[:64], []).append(("unknown", "is not a field that can be set."))
+            shown = str(name)[:64]
+            problems.setdefault(shown, []).append(("unknown", f"There is no field {shown!r} that can be set."))
             continue
+        label = field_label(name)
         if isinstance(value, str):
             if not is_clean_text(value):
-                problems.setdefault(name, []).append(("type", "must be valid text."))
+                problems.setdefault(name, []).append(("type", f"The {label} contains characters that are not allowed."))
             elif name not in required and len(value) > FIELD_MAX_LENGTH:
-                problems.setdefault(name, []).append(("length", "is too long."))
+                problems.setdefault(name, []).append(
+                    ("length", f"The {label} is too long: it can have at most {FIELD_MAX_LENGTH} characters.")
+                )
         elif name not in required and not isinstance(value, (int, float, bool, type(None))):
-            problems.setdefault(name, []).append(("type", "must be a string, number or boolean."))
+            problems.setdefault(name, []).append(("type", f"The {label} must be text, a number, or true or false."))
         elif isinstance(value, float) and not math.isfinite(value):
-            problems.setdefault(name, []).append(("type", "must be a finite number."))
+            problems.setdefault(name, []).append(("type", f"The {label} must be a finite number."))
     if problems:
         raise ValidationError.from_fields(problems)
     return dict(data)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from . import flows, reauth
-from .errors import LoginFailed, RateLimited, RegistrationError, TokenExpired
+from .errors import LoginFailed, RateLimited, RegistrationError, TokenExpired, ValidationError
+from .flows.signup import check_signup_data
 from .forms import FIELD_NAMES, ConfirmForm, ConfirmNewPasswordForm, LogoutForm, ResendForm
 from .redirects import safe_redirect
 from .state import get_state
+from .validation import check_password, normalize_email
 
 bp = Blueprint("registration", __name__, template_folder="templates")
 
@@ -59,6 +62,31 @@ def show_errors(form: Any, error: RegistrationError) -> None:
             form.form_errors.extend(f"{name}: {m}" for m in messages)
 
 
+def show_check_errors(form: Any, *checks: Callable[[], object]) -> None:
+    """After a form's own validators refused it, run the flow's checks that change
+    nothing (its address and password rules) and add their messages to the fields that
+    have none yet: every problem shows at once, not one per attempt."""
+    for check in checks:
+        try:
+            check()
+        except ValidationError as exc:
+            fresh = {
+                name: errors
+                for name, errors in exc.fields.items()
+                if name in form._fields or FIELD_NAMES.get(name) in form._fields
+                if not form._fields[FIELD_NAMES.get(name, name)].errors
+            }
+            if fresh:
+                show_errors(form, ValidationError.from_fields(fresh))
+
+
+def check_password_field(form: Any, name: str = "password") -> Callable[[], object]:
+    """A check of the new password in ``form.<name>`` (skipped when it is empty: the
+    form already says so)."""
+    data = form._fields[name].data
+    return lambda: data and check_password(data, field=name)
+
+
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> Page:
     form = get_state().extension.signup_form()
@@ -72,6 +100,16 @@ def signup() -> Page:
             return render_template(
                 "registration/check_email.html", email=result.email, email_sent=result.email_sent
             )
+    elif form.is_submitted():
+        data = form.flow_data()
+        email = data.get("email")
+        # The flow's check stops at an empty required field: check the others as well.
+        show_check_errors(
+            form,
+            lambda: check_signup_data(data),
+            check_password_field(form),
+            lambda: email and normalize_email(email),
+        )
     status = form_status(form)
     return render_template("registration/signup.html", form=form), status
 
@@ -150,6 +188,8 @@ def confirm_new_password() -> Page:
             show_errors(form, exc)
         else:
             return _confirmed(user, request.args.get("redirect"))
+    elif form.is_submitted():
+        show_check_errors(form, check_password_field(form))
     return _confirm_page(user, ConfirmForm(formdata=None), form, form_status(form))
 
 
@@ -194,8 +234,14 @@ def login() -> Page:
     return render_template("registration/login.html", form=form, not_verified=not_verified), status
 
 
-@bp.post("/logout")
+@bp.route("/logout", methods=["GET", "POST"])
 def logout() -> Page:
+    if request.method == "GET":
+        # A typed or bookmarked /logout: a button (logging out changes state, so it
+        # takes a POST with a CSRF token), or nothing to do.
+        if current_user.is_authenticated:
+            return render_template("registration/logout.html")
+        return redirect(current_app.config["REGISTRATION_POST_LOGOUT_REDIRECT"] or url_for("registration.login"))
     form = LogoutForm()
     if not form.validate_on_submit():
         return render_template("registration/logout_failed.html"), 400

@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import render_template_string
-from flask_login import current_user, login_required
 from itsdangerous import TimestampSigner
 
-from tests.conftest import free_port, serve
+from tests.conftest import CHROMIUM, free_port, serve
 from tests.models import User, db, make_app
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "artifacts/screenshots"))
 
 pytestmark = pytest.mark.skipif(
@@ -29,41 +26,11 @@ pytestmark = pytest.mark.skipif(
     reason="Debian's chromium is not installed (scripts/test.sh installs it)",
 )
 
-ACCOUNT = """{% extends "registration/base.html" %}
-{% block title %}Your account{% endblock %}
-{% block content %}
-<h1>Your account</h1>
-<p>Logged in as <strong>{{ current_user.email }}</strong>.</p>
-{% set form = registration_logout_form() %}
-<form method="post" action="{{ url_for('registration.logout') }}">{{ form.csrf_token }}{{ form.submit() }}</form>
-{% endblock %}"""
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def live(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
-    """The test app served on a loopback port; yields (app, base URL)."""
+    """The test app served on a loopback port; yields (app, base URL). After a login
+    the browser lands on the library's account page."""
     port = free_port()
     app = make_app(
         {
@@ -75,11 +42,6 @@ def live(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
             "REGISTRATION_POST_LOGIN_REDIRECT": "/account",
         }
     )
-
-    @app.get("/account")
-    @login_required
-    def account() -> str:
-        return render_template_string(ACCOUNT, current_user=current_user)
 
     with app.app_context():
         db.create_all()
@@ -128,15 +90,17 @@ def test_sign_up_verify_log_in_and_out_in_the_browser(live, page, mailbox):
     page.get_by_role("heading", name="Email verified").wait_for()
     page.get_by_role("link", name="Log in").click()
 
+    page.get_by_role("heading", name="Log in").wait_for()
+    shot(page, "login")
     page.get_by_label("Email").fill("browser@example.com")
     page.get_by_label("Password").fill("a browser password")
     page.get_by_role("button", name="Log in").click()
     page.get_by_role("heading", name="Your account").wait_for()
     assert page.url == f"{base}/account"
     assert "browser@example.com" in page.inner_text("main")
-    shot(page, "logged-in")
+    shot(page, "account")
 
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
     page.wait_for_url(f"{base}/")
     page.goto(f"{base}/account")
     assert page.url.startswith(f"{base}/login?next=")
@@ -160,19 +124,24 @@ def test_login_waits_for_verification_in_the_browser(live, page, mailbox):
     assert page.get_by_role("link", name="send a new link").is_visible()
 
 
-def test_a_validation_error_is_shown_and_tied_to_its_field(live, page):
+def test_every_validation_error_is_shown_and_tied_to_its_field(live, page):
     _, base = live
     page.goto(f"{base}/signup")
-    page.get_by_label("Email").fill("short@example.com")
+    page.get_by_label("Email").fill("not-an-email")
     page.get_by_label("Password", exact=True).fill("short")
-    page.get_by_label("Password (again)").fill("short")
+    page.get_by_label("Password (again)").fill("shorter")
     page.get_by_role("button", name="Sign up").click()
-    field = page.get_by_label("Password", exact=True)
-    field.wait_for()
-    assert field.get_attribute("aria-invalid") == "true"
-    described = field.get_attribute("aria-describedby")
-    assert described
-    assert "at least 8 characters" in page.locator(f"#{described}").inner_text()
+    page.get_by_role("heading", name="Create an account").wait_for()
+    messages = {}
+    for label in ("Email", "Password", "Password (again)"):
+        field = page.get_by_label(label, exact=True)
+        assert field.get_attribute("aria-invalid") == "true", label
+        described = field.get_attribute("aria-describedby")
+        assert described, label
+        messages[label] = page.locator(f"#{described}").inner_text()
+    assert "at least 8 characters" in messages["Password"]
+    assert "The passwords do not match." in messages["Password (again)"]
+    assert messages["Email"]
     shot(page, "signup-error")
 
 

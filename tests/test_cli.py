@@ -3,7 +3,13 @@ real database and the real SMTP server."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -135,7 +141,7 @@ def test_a_before_confirm_veto_leaves_the_created_user_unverified(app, registrat
 
 @pytest.mark.parametrize(
     ("email", "message"),
-    [("not-an-address", "email is not a valid email address"), ("a@@b.com", "email is not a valid email address")],
+    [("not-an-address", "This email address is not valid"), ("a@@b.com", "This email address is not valid")],
 )
 def test_create_user_refuses_an_invalid_email_before_asking_for_a_password(app, email, message):
     result = run(app, "create-user", email, input=f"{PASSWORD}\n{PASSWORD}\n")
@@ -148,9 +154,9 @@ def test_create_user_refuses_an_invalid_email_before_asking_for_a_password(app, 
 def test_create_user_refuses_a_short_password(app):
     fails(
         run(app, "create-user", "f@example.com", "--password-stdin", input="short pw\n"),
-        "password must be at least 12 characters.",
+        "The password must be at least 12 characters long.",
     )
-    fails(run(app, "create-user", "f@example.com", "--password-stdin", input="\n"), "password can't be blank.")
+    fails(run(app, "create-user", "f@example.com", "--password-stdin", input="\n"), "Enter your password.")
     assert emails(app) == []
 
 
@@ -163,10 +169,18 @@ def test_create_user_refuses_a_taken_address_whatever_its_case(app):
     assert emails(app) == ["g@example.com"]
 
 
-def test_create_user_with_passwords_that_differ_asks_again(app):
-    result = run(app, "create-user", "h@example.com", input=f"{PASSWORD}\nsomething else\n")
-    assert result.exit_code != 0
+def test_create_user_with_passwords_that_differ_says_so_and_asks_again(app):
+    result = run(app, "create-user", "h@example.com", input=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
     assert "do not match" in result.output
+    assert result.output.count("Password: ") == 2 and result.output.count("Repeat for confirmation: ") == 2
+    assert emails(app) == ["h@example.com"]
+
+
+def test_create_user_with_passwords_that_differ_and_no_more_input_creates_nothing(app):
+    result = run(app, "create-user", "h@example.com", input=f"{PASSWORD}\nsomething else\n")
+    assert result.exit_code == 1
+    assert "do not match" in result.output and "Aborted" in result.output
     assert "Traceback" not in result.output
     assert emails(app) == []
 
@@ -188,7 +202,7 @@ def test_verify_marks_the_address_verified_once(app):
 
 def test_verify_refuses_an_unknown_or_invalid_address(app):
     fails(run(app, "verify", "nobody@example.com"), "No account uses nobody@example.com.")
-    fails(run(app, "verify", "nobody"), "email is not a valid email address")
+    fails(run(app, "verify", "nobody"), "This email address is not valid")
 
 
 # resend
@@ -210,16 +224,29 @@ def test_resend_emails_a_link_that_verifies(app, client, mailbox):
 
 
 @pytest.mark.app_config(SERVER_NAME=None)
-def test_resend_without_server_name_says_so(app, mailbox):
+def test_resend_without_server_name_says_how_to_set_it(app, mailbox, monkeypatch):
     add_user(app, "s@example.com")
-    fails(run(app, "resend", "s@example.com"), "SERVER_NAME is not set")
+    monkeypatch.delenv("SERVER_NAME", raising=False)
+    monkeypatch.delenv("FLASK_SERVER_NAME", raising=False)
+    fails(
+        run(app, "resend", "s@example.com"),
+        "The app's SERVER_NAME setting is not set",
+        "Set SERVER_NAME in the app's config, or export FLASK_SERVER_NAME=example.com",
+        "app.config.from_prefixed_env()",
+    )
+    # The instruction this message used to give, which Flask ignores.
+    monkeypatch.setenv("SERVER_NAME", "example.com")
+    fails(run(app, "resend", "s@example.com"), "(a SERVER_NAME variable in the environment is not read)")
+    # FLASK_SERVER_NAME, in an app that does not call from_prefixed_env().
+    monkeypatch.setenv("FLASK_SERVER_NAME", "example.com")
+    fails(run(app, "resend", "s@example.com"), "FLASK_SERVER_NAME is in the environment, but this app does not read it")
     assert mailbox.messages == []
 
 
 def test_resend_refuses_unknown_invalid_and_verified_addresses(app, mailbox):
     add_user(app, "done@example.com", verified=True)
     fails(run(app, "resend", "nobody@example.com"), "No account uses nobody@example.com.")
-    fails(run(app, "resend", "nobody@"), "email is not a valid email address")
+    fails(run(app, "resend", "nobody@"), "This email address is not valid")
     fails(run(app, "resend", "done@example.com"), "done@example.com is already verified")
     assert mailbox.messages == []
 
@@ -354,3 +381,56 @@ def test_purge_tokens_deletes_only_the_expired_ones(app):
         assert [t.id for t in db.session.query(AccessToken).all()] == ["b" * 64]
     again = run(app, "purge-tokens")
     assert "Deleted 0 expired access tokens." in again.output
+
+
+# The example apps, through a real `flask` process, as a reader runs them.
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE_APPS = {"demo": "basic/app.py", "quickstart": "quickstart/app.py", "tutorial": "tutorial/app.py"}
+UNSET = ("SECRET_KEY", "SERVER_NAME", "MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")
+
+
+def flask_command(folder: Path, *args: str, input: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """``flask --app app.py registration ...`` in ``folder``, with none of the settings the
+    example apps read from the environment, except ``env``."""
+    environ = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("FLASK_")}
+    command = [sys.executable, "-m", "flask", "--app", "app.py", "registration", *args]
+    return subprocess.run(
+        command, cwd=folder, env={**environ, **env}, input=input, capture_output=True, text=True, timeout=120
+    )
+
+
+def example_copy(tmp_path: Path, name: str) -> Path:
+    """A copy of an example app in a folder of its own, so its instance folder (database,
+    secret key) is a fresh one."""
+    shutil.copy(EXAMPLES / EXAMPLE_APPS[name], tmp_path / "app.py")
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", EXAMPLE_APPS)
+def test_the_example_apps_run_commands_without_secret_key_and_keep_the_key_they_make(tmp_path, name):
+    folder = example_copy(tmp_path, name)
+    for _ in range(2):
+        result = flask_command(folder, "list-unverified")
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout.strip() == "No unverified accounts."
+    key = folder / "instance" / "secret_key"
+    assert len(key.read_text().strip()) == 64 and key.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("name", ["demo", "quickstart"])
+def test_resend_in_an_example_app_uses_flask_server_name_as_the_message_says(tmp_path, name):
+    folder = example_copy(tmp_path, name)
+    created = flask_command(folder, "create-user", "--password-stdin", "ada@example.com", input=f"{PASSWORD}\n")
+    assert created.returncode == 0, created.stderr
+
+    refused = flask_command(folder, "resend", "ada@example.com")
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    assert "export FLASK_SERVER_NAME=example.com" in refused.stderr
+
+    sent = flask_command(folder, "resend", "ada@example.com", FLASK_SERVER_NAME="example.com:8000")
+    assert sent.returncode == 0, sent.stderr
+    assert "Sent a verification link to ada@example.com." in sent.stdout
+    assert re.search(r"http://example\.com:8000/confirm\?uid=1&token=\S+", sent.stdout + sent.stderr)

@@ -99,8 +99,8 @@ def test_signup_with_the_csrf_token_works(app, client, mailbox):
     "fields, field, message",
     [
         ({"password_confirm": "another horse"}, "password_confirm", "The passwords do not match."),
-        ({"password": "short", "password_confirm": "short"}, "password", "must be at least 8 characters."),
-        ({"email": "not-an-email"}, "email", "is not a valid email address"),
+        ({"password": "short", "password_confirm": "short"}, "password", "must be at least 8 characters long."),
+        ({"email": "not-an-email"}, "email", "This email address is not valid: it must have an @-sign."),
     ],
     ids=["mismatched-passwords", "short-password", "bad-email"],
 )

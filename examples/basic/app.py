@@ -87,7 +87,7 @@ def username_is_free(data: dict[str, Any]) -> None:
         return
     data["username"] = username
     if db.session.scalars(select(User).filter_by(username=username)).first() is not None:
-        raise ValidationError("is already taken.", field="username", field_code="uniqueness")
+        raise ValidationError("This username is already taken.", field="username", field_code="uniqueness")
 
 
 class DemoFlask(Flask):
@@ -138,6 +138,7 @@ HOME = """{% extends "registration/base.html" %}
 {% if current_user.is_authenticated %}
   <p>Logged in as <strong>{{ current_user.email }}</strong>{% if current_user.username %}
   ({{ current_user.username }}){% endif %}.</p>
+  <p><a href="{{ url_for('registration.account') }}">Your account</a></p>
   {% set form = registration_logout_form() %}
   <form method="post" action="{{ url_for('registration.logout') }}">{{ form.csrf_token }}{{ form.submit() }}</form>
 {% else %}
@@ -194,6 +195,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["MAIL_PORT"] = int(os.environ["MAIL_PORT"])
     if os.environ.get("MAIL_USE_TLS"):
         app.config["MAIL_USE_TLS"] = os.environ["MAIL_USE_TLS"].lower() in ("1", "true", "yes")
+    # Any other setting from a FLASK_* variable: FLASK_SERVER_NAME=localhost:5000 gives
+    # `flask registration resend` the address to put in its link.
+    app.config.from_prefixed_env()
     if test_config:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):

@@ -1,10 +1,8 @@
-"""The tutorial's final code (docs/tutorial.rst): a small notes app that had its own
-``User`` model and gained signup, verification, login and a custom rule."""
-
-from __future__ import annotations
+"""The tutorial's final code (docs/tutorial.rst, step 6): a small notes app that had its
+own ``User`` model and gained signup, verification, login and a rule of its own."""
 
 import os
-from typing import Any
+import secrets
 
 from flask import Flask, render_template_string
 from flask_login import current_user, login_required
@@ -25,26 +23,23 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
-# Step 2: the app's own model keeps its own column (name) and gains ours.
-class User(db.Model, UserMixin):  # type: ignore[name-defined,misc]
+class User(db.Model, UserMixin):
     __tablename__ = "users"
     name: Mapped[str] = mapped_column(String(80), nullable=False, default="")
 
 
-class Note(db.Model):  # type: ignore[name-defined,misc]
+class Note(db.Model):
     __tablename__ = "notes"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
 
 
-# Step 3: one row per login, so that logging out ends that session on the server.
-class LoginSession(db.Model, SessionMixin):  # type: ignore[name-defined,misc]
+class LoginSession(db.Model, SessionMixin):
     __tablename__ = "login_sessions"
     __user_tablename__ = "users"
 
 
-# Step 5: a name on the signup form, declared in REGISTRATION_SIGNUP_FIELDS.
 class NotesSignupForm(SignupForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=80)])
 
@@ -52,60 +47,83 @@ class NotesSignupForm(SignupForm):
 registration = Registration(db=db, user_model=User, session_model=LoginSession, signup_form=NotesSignupForm)
 
 
-# Step 6: a rule of our own, and something to do once the account exists.
 @registration.before_signup
-def name_is_not_the_email(data: dict[str, Any]) -> None:
-    if not isinstance(data.get("name"), str) or not data["name"].strip():
-        raise ValidationError("can't be blank.", field="name", field_code="presence")
-    data["name"] = data["name"].strip()
-    if data["name"].lower() == data["email"].split("@")[0]:
-        raise ValidationError("please tell us your name, not your address.", field="name", field_code="format")
+def name_is_not_the_email(data):
+    # A JSON client may leave the name out, or send something that is not a string.
+    name = data.get("name")
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise ValidationError("Enter your name.", field="name", field_code="presence")
+    if name.lower() == data["email"].split("@")[0]:
+        raise ValidationError("Please tell us your name, not your address.", field="name", field_code="format")
+    data["name"] = name
 
 
 @registration.after_signup
-def welcome_note(user: User, data: dict[str, Any]) -> None:
+def welcome_note(user, data):
     db.session.add(Note(user_id=user.id, text=f"Welcome, {user.name}! This is your first note."))
     db.session.commit()
+
+
+def print_mail(message):
+    """Print each email instead of sending it, while no MAIL_SERVER is set."""
+    print(f"\n--- email to {', '.join(message.recipients)}: {message.subject}\n{message.body}\n---", flush=True)
+
+
+def secret_key(app):
+    """SECRET_KEY from the environment, or else one made once and kept in the instance
+    folder: a key made anew at each start would break the links emailed before."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = os.path.join(app.instance_path, "secret_key")
+    if not os.path.exists(path):
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()
 
 
 NOTES = """{% extends "registration/base.html" %}
 {% block content %}
 <h1>{{ current_user.name }}'s notes</h1>
 <ul>{% for note in notes %}<li>{{ note.text }}</li>{% endfor %}</ul>
-{% set form = registration_logout_form() %}
-<form method="post" action="{{ url_for('registration.logout') }}">{{ form.csrf_token }}{{ form.submit() }}</form>
+{% set logout = registration_logout_form() %}
+<form method="post" action="{{ url_for('registration.logout') }}">{{ logout.csrf_token }}{{ logout.submit() }}</form>
 {% endblock %}"""
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(test_config=None):
+    app = Flask(__name__)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(
-        SECRET_KEY=os.environ.get("SECRET_KEY", "tutorial: set SECRET_KEY in production"),
-        SQLALCHEMY_DATABASE_URI="sqlite:///" + os.path.join(app.instance_path, "notes.sqlite"),
-        # The hosts this site answers as: emailed links are built from the request's
-        # host, so an unchecked Host header would let anyone poison them. Add yours
-        # (comma-separated) in TRUSTED_HOSTS when you serve it under another name.
-        TRUSTED_HOSTS=["127.0.0.1", "localhost", "::1", *filter(None, os.environ.get("TRUSTED_HOSTS", "").split(","))],
-        MAIL_SERVER=os.environ.get("MAIL_SERVER", "localhost"),
+        SECRET_KEY=secret_key(app),
+        # The names your site answers as: emailed links are built from the request's host.
+        TRUSTED_HOSTS=["localhost", "127.0.0.1"],
+        # A relative SQLite path is in the instance folder: instance/notes.sqlite.
+        SQLALCHEMY_DATABASE_URI="sqlite:///notes.sqlite",
+        # Flask-Mail's settings come from the environment (no MAIL_SERVER: emails are printed).
+        MAIL_SERVER=os.environ.get("MAIL_SERVER"),
         MAIL_PORT=int(os.environ.get("MAIL_PORT", "25")),
+        MAIL_USE_TLS=os.environ.get("MAIL_USE_TLS", "").lower() in ("1", "true", "yes"),
+        MAIL_USERNAME=os.environ.get("MAIL_USERNAME"),
+        MAIL_PASSWORD=os.environ.get("MAIL_PASSWORD"),
         MAIL_DEFAULT_SENDER="Notes <notes@example.com>",
-        REGISTRATION_SIGNUP_FIELDS=["name"],
         REGISTRATION_POST_LOGIN_REDIRECT="/notes",
+        REGISTRATION_SIGNUP_FIELDS=["name"],
     )
+    app.config.from_prefixed_env()  # FLASK_SERVER_NAME=example.com sets SERVER_NAME, and so on
     if test_config:
         app.config.update(test_config)
     db.init_app(app)
-    registration.init_app(app)
+    registration.init_app(app, mail_sender=None if app.config["MAIL_SERVER"] else print_mail)
 
     @app.get("/")
-    def index() -> str:
+    def index():
         return '<a href="/signup">Sign up</a> or <a href="/login">log in</a>.'
 
-    # Step 4: the app's own page, for logged-in users only.
     @app.get("/notes")
     @login_required
-    def notes() -> str:
+    def notes():
         mine = db.session.scalars(select(Note).filter_by(user_id=current_user.id)).all()
         return render_template_string(NOTES, notes=mine)
 

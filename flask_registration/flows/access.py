@@ -23,9 +23,11 @@ def check_ttl(ttl: Any) -> int:
         return int(config["REGISTRATION_ACCESS_TOKEN_TTL"].total_seconds())
     maximum = int(config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"].total_seconds())
     if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
-        raise ValidationError.from_fields({"ttl": [("type", "must be a whole number of seconds.")]})
+        whole = "The token lifetime (ttl) must be a whole number of seconds."
+        raise ValidationError.from_fields({"ttl": [("type", whole)]})
     if ttl > maximum:
-        raise ValidationError.from_fields({"ttl": [("length", f"must be at most {maximum} seconds.")]})
+        longest = f"The token lifetime (ttl) must be at most {maximum} seconds."
+        raise ValidationError.from_fields({"ttl": [("length", longest)]})
     return ttl
 
 

@@ -19,7 +19,7 @@ from ..mail import build_message, deliver
 from ..state import get_state
 from ..store import DuplicateEmail
 from ..tokens import make_token, matches
-from ..validation import normalize_email
+from ..validation import blank, normalize_email
 from .verify import user_for_link
 
 
@@ -33,10 +33,11 @@ def _binding(current: str, pending: str) -> str:
 
 def _check_new_email(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ValidationError.from_fields({"newEmail": [("presence", "can't be blank.")]})
+        raise ValidationError.from_fields({"newEmail": [("presence", blank("newEmail"))]})
     try:
         return normalize_email(value)
     except ValidationError as exc:
+        # The messages say "This email address...", which reads right for the new one too.
         raise ValidationError.from_fields({"newEmail": exc.fields["email"]}) from None
 
 
@@ -65,14 +66,16 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
     attempt.give_back()
     normalized = _check_new_email(new_email)
     if normalized == user.email:
-        raise ValidationError.from_fields({"newEmail": [("same", "is already your address.")]})
+        raise ValidationError.from_fields({"newEmail": [("same", "This is already your email address.")]})
     # And per new address, before any mail: it may be someone else's, who never asked.
     limits.hit_target("change_email", normalized)
     state.extension.hooks.run("before_change_email", user, normalized)
     owner = state.store.find_by_email(normalized)
     taken = owner is not None
     if taken and not config["REGISTRATION_PREVENT_ENUMERATION"]:
-        raise ValidationError.from_fields({"newEmail": [("uniqueness", "Email already exists.")]})
+        raise ValidationError.from_fields(
+            {"newEmail": [("uniqueness", "An account with this email address already exists.")]}
+        )
 
     # A taken address is recorded as pending too, so the requester's view (their pending
     # address, their earlier link now dead) is the same as for a free one; its link is
@@ -116,6 +119,28 @@ def _send(template: str, recipient: str, *, user: Any, subject: str | None = Non
     return error is None
 
 
+_STALE = "This link no longer works: the change was confirmed, cancelled or replaced by a newer one."
+
+
+def user_for_change_link(uid: Any, token: Any) -> tuple[Any, str]:
+    """The user a change-of-address link names and the address it would apply, while
+    the link is still good; changes nothing (the page shows the address before the
+    button is pressed).
+
+    :raises InvalidToken: tampered, foreign, expired (``TokenExpired``), used, cancelled,
+        or superseded by a newer request.
+    :raises UserNotFound: the account was deleted.
+    """
+    config = current_app.config
+    user, digest = user_for_link(
+        uid, token, salt=config["REGISTRATION_CHANGE_EMAIL_SALT"], within=config["REGISTRATION_CHANGE_EMAIL_WITHIN"]
+    )
+    pending = user.pending_email
+    if pending is None or not matches(digest, _binding(user.email, pending)):
+        raise InvalidToken(_STALE)
+    return user, str(pending)
+
+
 def confirm_email_change(uid: Any, token: Any) -> Any:
     """Apply the pending address a link names; return the user.
 
@@ -125,21 +150,15 @@ def confirm_email_change(uid: Any, token: Any) -> Any:
         ``uniqueness``).
     """
     state = get_state()
-    config = current_app.config
-    user, digest = user_for_link(
-        uid, token, salt=config["REGISTRATION_CHANGE_EMAIL_SALT"], within=config["REGISTRATION_CHANGE_EMAIL_WITHIN"]
-    )
-    pending = user.pending_email
-    stale = "This link is no longer valid: the change was confirmed, cancelled or replaced by a newer one."
-    if pending is None or not matches(digest, _binding(user.email, pending)):
-        raise InvalidToken(stale)
+    user, pending = user_for_change_link(uid, token)
     old_email = user.email
     try:
         applied = state.store.apply_pending_email(user, pending)
     except DuplicateEmail:
-        raise ValidationError.from_fields({"newEmail": [("uniqueness", "is now used by another account.")]}) from None
+        taken = "This email address is now used by another account."
+        raise ValidationError.from_fields({"newEmail": [("uniqueness", taken)]}) from None
     if not applied:
-        raise InvalidToken(stale)
+        raise InvalidToken(_STALE)
     signals.email_changed.send(_app(), user=user, old_email=old_email)
     state.extension.hooks.run("after_change_email", user, old_email)
     return user

@@ -100,7 +100,7 @@ def login(data: Any, *, issue_token: bool = False) -> LoginResult:
     data = check_payload(data, required=("email", "password"), optional=("remember", "ttl"))
     remember = data.get("remember", False)
     if not isinstance(remember, bool):
-        raise ValidationError.from_fields({"remember": [("type", "must be true or false.")]})
+        raise ValidationError.from_fields({"remember": [("type", "The remember option must be true or false.")]})
     ttl = check_ttl(data.get("ttl"))
     user = authenticate(data["email"], data["password"])
     state = get_state()

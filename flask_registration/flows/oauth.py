@@ -188,7 +188,7 @@ def finish_with_email(identity: Identity, token: dict[str, Any], email: Any) -> 
     :raises ValidationError: the address is missing or not valid (field ``email``).
     """
     if not isinstance(email, str) or not email.strip():
-        raise ValidationError("can't be blank.", field="email", field_code="presence")
+        raise ValidationError("Enter your email address.", field="email", field_code="presence")
     normalized = normalize_email(email.strip())
     if get_identities().find(identity.provider, identity.provider_user_id) is not None:
         return login_with_identity(identity, token)  # finished meanwhile, in another tab
@@ -204,7 +204,7 @@ def _checked(data: dict[str, Any]) -> dict[str, Any]:
     # A hook may have rewritten the address: check the new one, as signup does.
     if data.get("email") != email:
         if not isinstance(data.get("email"), str) or not data["email"]:
-            raise ValidationError.from_fields({"email": [("presence", "can't be blank.")]})
+            raise ValidationError.from_fields({"email": [("presence", "Enter your email address.")]})
         data["email"] = normalize_email(data["email"])
     check_column_values(model, data)
     return data

@@ -53,7 +53,7 @@ def request_password_reset(email: Any) -> bool:
     config = current_app.config
     check_request_host()  # first: the answer must not depend on the address
     if not isinstance(email, str) or not email:
-        raise ValidationError("can't be blank.", field="email", field_code="presence")
+        raise ValidationError("Enter your email address.", field="email", field_code="presence")
     normalized = normalize_email(email)
     limits.hit("reset", email=normalized)
     user = state.store.find_by_email(normalized)
@@ -93,12 +93,16 @@ def user_for_reset_token(token: Any) -> Any:
 
     :raises InvalidToken: tampered, foreign, used, or the account changed since.
     :raises TokenExpired: older than ``REGISTRATION_RESET_WITHIN``.
+    :raises UserNotFound: the account was deleted since the link was sent (404, as
+        LoopBack and a verification link answer).
     """
     state = get_state()
     config = current_app.config
     user_id, digest = load_token(config["REGISTRATION_RESET_SALT"], token, config["REGISTRATION_RESET_WITHIN"])
     user = state.store.get(user_id)
-    if user is None or not matches(digest, _reset_binding(user)):
+    if user is None:
+        raise UserNotFound()
+    if not matches(digest, _reset_binding(user)):
         raise InvalidToken("This link has already been used or is no longer valid. Ask for a new one.")
     return user
 

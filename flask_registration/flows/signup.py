@@ -19,7 +19,7 @@ from ..mail import build_message, deliver
 from ..models import python_type_of
 from ..state import get_state
 from ..store import DuplicateEmail
-from ..validation import check_password, check_payload, normalize_email
+from ..validation import blank, check_password, check_payload, field_label, normalize_email
 from .verify import send_verification, verify_user
 
 
@@ -64,8 +64,9 @@ def check_signup_data(data: Any) -> dict[str, Any]:
 def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
     """Whether ``value`` fits ``column`` (type and length), as a LoopBack field error."""
     kind = column.type
+    label = field_label(column.name)
     if value is None:
-        return None if column.nullable else ("presence", "can't be blank.")
+        return None if column.nullable else ("presence", blank(column.name))
     if isinstance(kind, Boolean):
         ok = isinstance(value, bool)
     elif isinstance(kind, Integer):
@@ -75,12 +76,13 @@ def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
     elif isinstance(kind, String):
         ok = isinstance(value, str)
         if ok and kind.length is not None and len(value) > kind.length:
-            return ("length", f"must be at most {kind.length} characters.")
+            return ("length", f"The {label} must be at most {kind.length} characters long.")
     else:
         # Other column types (dates...) take only their own Python type, which a hook
         # may have made from the submitted text.
         ok = isinstance(value, python_type_of(kind))
-    return None if ok else ("type", f"must be {_TYPE_NAMES.get(python_type_of(kind), 'a value of another type')}.")
+    wanted = _TYPE_NAMES.get(python_type_of(kind), "a value of another type")
+    return None if ok else ("type", f"The {label} must be {wanted}.")
 
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
@@ -166,7 +168,9 @@ def signup(data: Any) -> SignupResult:
 
 def _existing_account(existing: Any, email: str) -> SignupResult:
     if not current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
-        raise ValidationError.from_fields({"email": [("uniqueness", "Email already exists.")]})
+        raise ValidationError.from_fields(
+            {"email": [("uniqueness", "An account with this email address already exists.")]}
+        )
     signals.signup_existing_email.send(_app(), user=existing)
     if not current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]:
         # The app sends its own emails: a new account gets none from us, so neither does
@@ -200,7 +204,7 @@ def create_user(data: Any, *, verified: bool = False) -> Any:
     """
     state = get_state()
     data = checked_new_user_data(data)
-    taken = ValidationError.from_fields({"email": [("uniqueness", "already has an account.")]})
+    taken = ValidationError.from_fields({"email": [("uniqueness", "This email address already has an account.")]})
     if state.store.find_by_email(data["email"]) is not None:
         raise taken
     fields = {

@@ -286,7 +286,7 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
     """
     check_request_host()  # first: the answer must not depend on the address
     if not isinstance(email, str) or not email:
-        raise ValidationError("can't be blank.", field="email", field_code="presence")
+        raise ValidationError("Enter your email address.", field="email", field_code="presence")
     normalized = normalize_email(email)
     limits.hit("resend", email=normalized)
     prevent = current_app.config["REGISTRATION_PREVENT_ENUMERATION"]
@@ -300,7 +300,7 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
         if prevent:
             rehearse("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
             return True
-        raise ValidationError("is already verified.", field="email", field_code="verified")
+        raise ValidationError("This email address is already confirmed.", field="email", field_code="verified")
     # With enumeration prevention on, the answer comes before the email is sent, so that
     # its timing does not tell an unverified account from no account.
     sent = send_verification(user, redirect=redirect, detached=prevent)
