@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 
-echo "== ruff"; .venv/bin/ruff check flask_registration tests examples
+echo "== ruff"; .venv/bin/ruff check flask_registration tests examples benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== docs"; .venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
@@ -27,16 +27,25 @@ fi
 export SCREENSHOT_DIR=${SCREENSHOT_DIR:-$PWD/artifacts/screenshots}
 echo "== screenshots of the pages go to $SCREENSHOT_DIR"
 
+# Each run's failures are kept, and all of them are printed again at the very end: a
+# failure of the first run would otherwise scroll away behind the second's output.
+failures=$(mktemp)
 run_pytest() {
   local label=$1; shift
   echo "== pytest ($label)"
+  local log; log=$(mktemp)
   set +e
-  .venv/bin/python -m pytest "$@"
-  local rc=$?
+  .venv/bin/python -m pytest "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
   set -e
+  grep -E "^(FAILED|ERROR) " "$log" | sed "s/^/[$label] /" >> "$failures" || true
+  rm -f "$log"
   if [ "$rc" -eq 5 ]; then
-    echo "pytest ($label) collected no tests: that is a failure here." >&2
+    echo "[$label] pytest collected no tests: that is a failure here." | tee -a "$failures" >&2
     return 1
+  fi
+  if [ "$rc" -ne 0 ] && ! grep -q "^\[$label\]" "$failures"; then
+    echo "[$label] pytest exited $rc" >> "$failures"
   fi
   return "$rc"
 }
@@ -44,4 +53,9 @@ run_pytest() {
 status=0
 run_pytest SQLite "$@" || status=1
 TEST_DATABASE_URL=$TEST_PG_URL run_pytest PostgreSQL "$@" || status=1
+if [ "$status" -ne 0 ]; then
+  echo "== failed, in both runs:"
+  cat "$failures"
+fi
+rm -f "$failures"
 exit "$status"
