@@ -56,5 +56,5 @@ def create_app(database_uri: str, argon2: dict[str, int], outbox: list[dict[str,
     def keep(message: Any) -> None:
         outbox.append({"to": message.recipients[0], "subject": message.subject, "text": message.body})
 
-    get_state(app).mail_sender = keep
+    get_state(app).extension.set_mail_sender(app, keep)
     return app

@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import free_port, p90
 from worker import TARGETS
 
 HERE = Path(__file__).resolve().parent
@@ -55,12 +55,6 @@ class Phase:
     times: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     wall: float = 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Client:
@@ -216,11 +210,6 @@ def serve_and_load(app: str, params: str, directory: str) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
 
 
 def _line(op: str, app: str, params: str, phase: Phase) -> str:

@@ -39,6 +39,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from common import p90
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
@@ -127,11 +129,6 @@ def measure(app: Any, emails: dict[str, str], rounds: int, warmup: int) -> dict[
         for kind in order:
             times[kind].append(login_once(client, emails[kind]))
     return times
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
 
 
 def machine() -> str:

@@ -36,6 +36,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from common import p90
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 VENV = HERE / ".venv"
@@ -200,11 +202,6 @@ def run_params(
 
 
 # -- statistics and the report -------------------------------------------------------------
-
-
-def p90(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
 
 
 def ratios(a: Series, b: Series) -> list[float]:

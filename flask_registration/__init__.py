@@ -24,6 +24,7 @@ from .errors import (
     ValidationError,
 )
 from .extension import Registration
+from .flows.access import user_from_access_token
 from .models import AccessTokenMixin, OAuthMixin, SessionMixin, UserMixin
 from .redirects import safe_redirect
 from .state import get_state
@@ -55,4 +56,5 @@ __all__ = [
     "ValidationError",
     "get_state",
     "safe_redirect",
+    "user_from_access_token",
 ]

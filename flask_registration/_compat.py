@@ -1,6 +1,7 @@
 """Where flask_registration reaches into other libraries' internals: only here, and each
 use is covered by a test that fails when the library changes (``tests/test_sessions.py``
-for Flask-Login and Flask-WTF, the rate-limit tests for the ``limits`` storages).
+for Flask-Login and Flask-WTF, the rate-limit tests for the ``limits`` storages,
+``tests/test_oauth_setup.py`` for flask-dance).
 
 Flask-Login's "remember me" cookie is ``"<user id>|<HMAC>"``: it holds no time, so a
 copy works for as long as the user id does, whatever ``REMEMBER_COOKIE_DURATION`` says
@@ -14,12 +15,13 @@ itsdangerous (``SECRET_KEY``, then each fallback) and refused once older than
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import timedelta
 from types import MethodType
 from typing import Any
 
-from flask import current_app, g, session
+from flask import Blueprint, current_app, g, session
 from flask_login import LoginManager
 from flask_login.config import COOKIE_DURATION, COOKIE_HTTPONLY, COOKIE_NAME, COOKIE_SAMESITE, COOKIE_SECURE
 from flask_login.signals import user_loaded_from_cookie
@@ -130,3 +132,89 @@ def give_back_entry(storage: Any, key: str) -> bool:
         connection.lpop(storage.prefixed_key(key))
         return True
     return False
+
+
+def exempt_from_csrf_protect(blueprint: Blueprint) -> None:
+    """Make the current app's Flask-WTF ``CSRFProtect``, if it has one, leave
+    ``blueprint``'s routes alone (they check CSRF themselves). Called before each
+    request, so a ``CSRFProtect`` set up after us is told too; it reads the set of
+    exempt blueprints (the objects, not their names) to do it once."""
+    csrf = current_app.extensions.get("csrf")
+    if csrf is not None and blueprint not in csrf._exempt_blueprints:
+        csrf.exempt(blueprint)
+
+
+#: The attribute of flask-dance's OAuth2 blueprint that :func:`request_scoped` replaces.
+DANCE_SESSION_ATTRIBUTE = "session"
+
+
+@functools.cache
+def _request_scoped_class() -> type:
+    # flask-dance is the ``oauth`` extra: imported only when a blueprint is made.
+    from flask_dance.consumer import OAuth2ConsumerBlueprint
+
+    class RequestScopedBlueprint(OAuth2ConsumerBlueprint):
+        """flask-dance's OAuth2 blueprint with its requests session kept per request."""
+
+        @property
+        def session(self) -> Any:
+            sessions = g.setdefault("_registration_oauth_sessions", {})
+            if self.name not in sessions:
+                sessions[self.name] = OAuth2ConsumerBlueprint.session.fget(self)  # type: ignore[attr-defined]
+            return sessions[self.name]
+
+        @session.deleter
+        def session(self) -> None:
+            g.get("_registration_oauth_sessions", {}).pop(self.name, None)
+
+    return RequestScopedBlueprint
+
+
+def request_scoped(blueprint: Any) -> Any:
+    """Make flask-dance's OAuth2 consumer ``blueprint`` keep its requests session per
+    request, and return it.
+
+    flask-dance caches that session (the dance's ``state``, redirect URI and fresh token)
+    on the blueprint, which every thread of the app shares: two people finishing a dance
+    at once could mix them. After this it lives in ``g``, one per request: the
+    blueprint's class becomes a subclass whose ``session`` property calls flask-dance's
+    own getter once per request (``OAuth2ConsumerBlueprint.session.fget``).
+
+    :raises RuntimeError: this flask-dance's blueprint has no ``session`` property to wrap.
+    """
+    from flask_dance.consumer import OAuth2ConsumerBlueprint
+
+    original = getattr(OAuth2ConsumerBlueprint, DANCE_SESSION_ATTRIBUTE, None)
+    if not isinstance(original, property) or original.fget is None:
+        raise RuntimeError(
+            "flask_registration cannot keep flask-dance's session per request: "
+            "OAuth2ConsumerBlueprint.session is no longer a property."
+        )
+    blueprint.__class__ = _request_scoped_class()
+    return blueprint
+
+
+def set_current_user(user: Any) -> None:
+    """Make ``user`` Flask-Login's ``current_user`` for this request (``g._login_user``,
+    where Flask-Login keeps it), without a session: a request authenticated by an access
+    token alone."""
+    g._login_user = user
+
+
+def has_user_loader(manager: LoginManager) -> bool:
+    """Whether the app gave its ``LoginManager`` a user or request loader of its own."""
+    return manager._user_callback is not None or manager._request_callback is not None
+
+
+#: Where Flask-Login keeps, in the cookie session, what to do with the remember cookie
+#: ("set", or "clear" once logged out).
+REMEMBER_SESSION_KEY = "_remember"
+
+
+def remember_cookie_in_use() -> bool:
+    """Whether this request's browser keeps a "remember me" cookie that is not being
+    cleared (a password change gives such a browser a new one)."""
+    from flask import request
+
+    name = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
+    return name in request.cookies and session.get(REMEMBER_SESSION_KEY) != "clear"

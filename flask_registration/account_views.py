@@ -7,6 +7,7 @@ from flask import current_app, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from . import flows, reauth
+from ._compat import remember_cookie_in_use
 from .errors import RegistrationError, TokenExpired, ValidationError
 from .forms import (
     CancelEmailChangeForm,
@@ -105,7 +106,12 @@ def change_password() -> Page:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            flows.change_password(current_user._get_current_object(), form.old_password.data, form.password.data)
+            flows.change_password(
+                current_user._get_current_object(),
+                form.old_password.data,
+                form.password.data,
+                remember=remember_cookie_in_use(),
+            )
         except RegistrationError as exc:
             show_errors(form, exc)
         else:

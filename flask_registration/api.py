@@ -1,118 +1,30 @@
 """The JSON face: LoopBack's User REST paths and error shape over the flows.
 
-Requests that change state and carry a cookie that identifies a user (the session, or
-Flask-Login's remember cookie) need a CSRF token in the
-``X-CSRFToken`` header (get one from ``GET <prefix>/csrf-token``); requests without a
-cookie (an API client signing up or logging in) need none. A body must be sent as
-``application/json``: a cross-site HTML form cannot send that type, so no other type is
-read.
+The guard, the error answers and the body reading are :mod:`flask_registration.jsonface`'s,
+shared with the OAuth package's JSON routes (CSRF and content types are explained there).
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
-import flask_login
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, request
-from flask_wtf.csrf import generate_csrf, validate_csrf
+from flask import Response, current_app, jsonify, redirect, request
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import inspect as sa_inspect
-from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
-from wtforms.validators import ValidationError as WTFValidationError
 
 from . import flows, openapi, reauth
+from ._compat import remember_cookie_in_use
 from .errors import (
-    AuthorizationRequired,
-    CSRFError,
-    MalformedRequest,
-    PayloadTooLarge,
     RegistrationError,
     ValidationError,
 )
+from .jsonface import iso_time, json_blueprint, logged_in_user, no_content, read_body
 from .redirects import safe_redirect
 from .state import get_state
 from .validation import check_payload, field_label, is_clean_text
 
-bp = Blueprint("registration_api", __name__)
-
-_STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-@bp.before_request
-def _guard() -> None:
-    token = flows.access.token_from_header(request.headers.get("Authorization"))
-    if token is not None:
-        # A request with an access token is authenticated by it alone (not by any cookie
-        # it also carries), and needs no CSRF token: a cross-site page cannot set this
-        # header. An unknown or expired token leaves the request anonymous.
-        found = flows.access.load_access_token(token)
-        manager = current_app.login_manager  # type: ignore[attr-defined]
-        g._login_user = found[0] if found else manager.anonymous_user()
-        g.registration_access_token = found[1] if found else None
-        return
-    # A cookie (session or Flask-Login's remember cookie) can identify the user, so a
-    # request that carries one and changes state must prove it comes from our pages.
-    config = current_app.config
-    identifying = (config["SESSION_COOKIE_NAME"], config.get("REMEMBER_COOKIE_NAME", "remember_token"))
-    # (Unless the app turned Flask-WTF's CSRF off altogether: WTF_CSRF_ENABLED = False.)
-    checking = config.get("WTF_CSRF_ENABLED", True)
-    if checking and request.method in _STATE_CHANGING and any(name in request.cookies for name in identifying):
-        token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
-        try:
-            validate_csrf(token)
-        except WTFValidationError:
-            raise CSRFError() from None
-
-
-@bp.errorhandler(RegistrationError)
-def _registration_error(error: RegistrationError) -> tuple[Response, int]:
-    response = jsonify(error.to_dict())
-    response.headers.update(error.headers())  # e.g. Retry-After on a 429
-    return response, error.status
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> tuple[Response, int]:
-    status = error.code or 500
-    if status == 413:
-        return _registration_error(PayloadTooLarge())
-    code = (error.name or "Error").upper().replace(" ", "_")
-    body = {"error": {"statusCode": status, "name": "Error", "message": error.description, "code": code}}
-    response = jsonify(body)
-    if error.response is not None:  # keep e.g. Allow on a 405
-        response.headers.extend(error.get_headers())
-        response.content_type = "application/json"
-    return response, status
-
-
-def no_content() -> Response:
-    """A 204 answer: no body, and so no ``Content-Type`` either (not Flask's text/html)."""
-    response = Response(status=204)
-    del response.headers["Content-Type"]
-    return response
-
-
-def _body() -> Any:
-    """The request's JSON body (an empty body reads as ``{}``)."""
-    raw = request.get_data(cache=True)
-    if not raw:
-        return {}
-    if not request.is_json:
-        raise MalformedRequest("Send the body as application/json.", code="UNSUPPORTED_MEDIA_TYPE", status=415)
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise MalformedRequest("The request body is not valid JSON.", code="MALFORMED_JSON") from None
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite drops the zone; every stored time is UTC
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
+bp = json_blueprint("registration_api", __name__)
 
 
 def user_json(user: Any) -> dict[str, Any]:
@@ -122,7 +34,7 @@ def user_json(user: Any) -> dict[str, Any]:
         "email": user.email,
         "emailVerified": user.email_verified,
         "pendingEmail": user.pending_email,
-        "createdAt": _iso(user.created_at),
+        "createdAt": iso_time(user.created_at),
     }
     columns: set[str] = set(sa_inspect(get_state().store.model).column_attrs.keys())
     for name in current_app.config["REGISTRATION_SIGNUP_FIELDS"]:
@@ -136,7 +48,7 @@ def signup() -> tuple[Response, int]:
     """``POST /api/users``: 201 with the user, or 202 when enumeration is prevented."""
     # No "signed up in this browser" mark here: it would give API clients a cookie, and
     # with it a CSRF check; a JSON confirm gives the password instead.
-    result = flows.signup(_body())
+    result = flows.signup(read_body())
     if current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
         sends = current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]
         message = "Check your email to finish signing up." if sends else "Thank you for signing up."
@@ -186,7 +98,7 @@ def confirm_by_post() -> Response:
     """``POST /api/users/confirm`` with ``{"uid", "token"}`` and ``"password"`` (the
     account's, unless this browser signed up through the HTML page) or ``"newPassword"``
     (which removes every earlier way to log in): 204."""
-    body = _link_body(_body(), optional=("password", "newPassword"))
+    body = _link_body(read_body(), optional=("password", "newPassword"))
     if body.get("newPassword") is not None:
         flows.password.confirm_with_new_password(body["uid"], body["token"], body["newPassword"])
         return no_content()
@@ -201,14 +113,14 @@ def confirm_by_post() -> Response:
 def reauthenticate() -> Response:
     """``POST /api/users/reauthenticate`` with ``{"password"}``: 204; marks this browser
     session as recently re-authenticated (``REGISTRATION_REAUTH_WITHIN``)."""
-    user = _user()
+    user = logged_in_user()
     if flows.current_access_token() is not None:
         raise RegistrationError(
             "Re-authentication is kept by a browser session; a request made with an access token cannot hold it.",
             code="SESSION_REQUIRED",
             status=400,
         )
-    body = check_payload(_body(), required=("password",))
+    body = check_payload(read_body(), required=("password",))
     flows.reauth.reauthenticate(user, body["password"])
     reauth.mark(user)
     return no_content()
@@ -217,7 +129,7 @@ def reauthenticate() -> Response:
 @bp.post("/verify")
 def resend() -> Response:
     """``POST /api/users/verify`` with ``{"email"}``: 204 whether or not it exists."""
-    body = check_payload(_body(), required=("email",))
+    body = check_payload(read_body(), required=("email",))
     flows.resend(body["email"])
     return no_content()
 
@@ -227,7 +139,7 @@ def login() -> Response:
     """``POST /api/users/login``: 200 with LoopBack's access token (``id``, ``ttl``,
     ``created``, ``userId``) when a token model is set up, and ``user``; a session
     cookie too."""
-    result = flows.login(_body(), issue_token=True)
+    result = flows.login(read_body(), issue_token=True)
     reauth.mark(result.user)  # the password was just typed
     body = dict(result.access_token or {"userId": result.user.id})
     body["user"] = user_json(result.user)
@@ -245,31 +157,24 @@ def logout() -> Response:
     return no_content()
 
 
-def _user() -> Any:
-    user = flask_login.current_user
-    if not user.is_authenticated:
-        raise AuthorizationRequired()
-    return user._get_current_object() if hasattr(user, "_get_current_object") else user
-
-
 @bp.post("/logout-all")
 def logout_all() -> Response:
     """``POST /api/users/logout-all``: 204; ends every session, remember cookie and
     access token of the user, the one the request was made with included."""
-    flows.log_out_everywhere(_user())
+    flows.log_out_everywhere(logged_in_user())
     return no_content()
 
 
 @bp.get("/me")
 def me() -> Response:
     """``GET /api/users/me``: the logged-in user, or 401."""
-    return jsonify(user_json(_user()))
+    return jsonify(user_json(logged_in_user()))
 
 
 @bp.post("/reset")
 def request_reset() -> Response:
     """``POST /api/users/reset`` with ``{"email"}``: 204 whether or not it exists."""
-    body = check_payload(_body(), required=("email",))
+    body = check_payload(read_body(), required=("email",))
     flows.request_password_reset(body["email"])
     return no_content()
 
@@ -277,7 +182,7 @@ def request_reset() -> Response:
 @bp.post("/reset-password")
 def reset_password() -> Response:
     """``POST /api/users/reset-password`` with ``{"token", "newPassword"}``: 204."""
-    body = check_payload(_body(), required=("token", "newPassword"))
+    body = check_payload(read_body(), required=("token", "newPassword"))
     flows.reset_password(body["token"], body["newPassword"])
     return no_content()
 
@@ -285,17 +190,17 @@ def reset_password() -> Response:
 @bp.post("/change-password")
 def change_password() -> Response:
     """``POST /api/users/change-password`` with ``{"oldPassword", "newPassword"}``: 204."""
-    user = _user()
-    body = check_payload(_body(), required=("oldPassword", "newPassword"))
-    flows.change_password(user, body["oldPassword"], body["newPassword"])
+    user = logged_in_user()
+    body = check_payload(read_body(), required=("oldPassword", "newPassword"))
+    flows.change_password(user, body["oldPassword"], body["newPassword"], remember=remember_cookie_in_use())
     return no_content()
 
 
 @bp.post("/change-email")
 def change_email() -> tuple[Response, int]:
     """``POST /api/users/change-email`` with ``{"newEmail", "password"}``: 202."""
-    user = _user()
-    body = check_payload(_body(), required=("newEmail", "password"))
+    user = logged_in_user()
+    body = check_payload(read_body(), required=("newEmail", "password"))
     sent = flows.request_email_change(user, body["newEmail"], body["password"])
     return jsonify({"emailSent": sent, "message": "Follow the link sent to the new address."}), 202
 
@@ -303,7 +208,7 @@ def change_email() -> tuple[Response, int]:
 @bp.post("/change-email/cancel")
 def cancel_change_email() -> Response:
     """``POST /api/users/change-email/cancel``: 204; the pending address is forgotten."""
-    flows.cancel_email_change(_user())
+    flows.cancel_email_change(logged_in_user())
     return no_content()
 
 
@@ -330,7 +235,7 @@ def confirm_email() -> WerkzeugResponse:
 def confirm_email_by_post() -> Response:
     """``POST /api/users/confirm-email`` with ``{"uid", "token"}`` from the emailed link:
     204; the account now uses the new address."""
-    body = _link_body(_body())
+    body = _link_body(read_body())
     flows.confirm_email_change(body["uid"], body["token"])
     return no_content()
 

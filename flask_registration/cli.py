@@ -237,7 +237,7 @@ def requeue_failed_mail_command() -> None:
     """Queue again the emails that the Celery worker gave up on (see the deployment
     docs); they are taken from REGISTRATION_MAIL_FAILED_QUEUE."""
     try:
-        from .celery import requeue_failed_mail
+        from .contrib.celery import requeue_failed_mail
     except ImportError:
         raise click.ClickException("Celery is not installed: pip install 'flask-registration[celery]'.") from None
     try:

@@ -11,7 +11,8 @@ from flask_mail import Mail
 from sqlalchemy import event
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import _compat, account_views, api, cli, logs, views  # noqa: F401 (account_views adds routes to views.bp)
+from . import api, cli, logs, views
+from ._compat import has_user_loader, install_remember_cookie
 from .config import apply_defaults
 from .flows import access
 from .flows import send_verification as _send_verification
@@ -48,12 +49,6 @@ def _enforce_sqlite_foreign_keys(app: Flask, db: Any) -> None:
     for engine in engines.values():
         if engine.dialect.name == "sqlite" and not event.contains(engine, "connect", _foreign_keys_on):
             event.listen(engine, "connect", _foreign_keys_on)
-
-
-def _exempt_api_from_csrf_protect() -> None:
-    csrf = current_app.extensions.get("csrf")
-    if csrf is not None and api.bp not in csrf._exempt_blueprints:
-        csrf.exempt(api.bp)
 
 
 def _limit_body(_endpoint: str | None, _values: dict[str, Any] | None) -> None:
@@ -175,14 +170,9 @@ class Registration:
             rate_limits=RateLimits(app),
         )
         apps_own = set(app.blueprints)
-        app.register_blueprint(views.bp, url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
+        app.register_blueprint(views.create_blueprint(), url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
+        # The API checks CSRF itself, and CSRFProtect leaves it alone (jsonface.json_blueprint).
         app.register_blueprint(api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
-        # The API checks CSRF itself (only requests that carry a cookie need a token), so
-        # Flask-WTF's CSRFProtect must leave it alone, even when set up after us: this
-        # before_request runs before any that CSRFProtect registers later.
-        if "csrf" in app.extensions:
-            app.extensions["csrf"].exempt(api.bp)
-        app.before_request(_exempt_api_from_csrf_protect)
         logs.install()  # no link token in werkzeug's request log
         app.cli.add_command(cli.registration_cli)
         if oauth_model is not None or config["REGISTRATION_OAUTH_PROVIDERS"]:
@@ -208,13 +198,13 @@ class Registration:
             # Shown above the login form: a neutral note, not a success.
             manager.login_message = "Please log in to see that page."
             manager.login_message_category = "info"
-        if manager._user_callback is None and manager._request_callback is None:
+        if not has_user_loader(manager):
             manager.user_loader(lambda session_id: get_state().store.get_by_session_id(session_id))
             # The app's own @login_required JSON routes accept access tokens too.
             manager.request_loader(access.user_from_access_token)
         if not getattr(manager, "_registration_remember_cookie", False):
             # A remember cookie that expires and follows SECRET_KEY_FALLBACKS (_compat).
-            _compat.install_remember_cookie(manager)
+            install_remember_cookie(manager)
             manager._registration_remember_cookie = True  # type: ignore[attr-defined]
 
     # Hook decorators: each appends the function to its list and returns it unchanged.
@@ -269,6 +259,15 @@ class Registration:
     def after_change_email(self, fn: F) -> F:
         """Run ``fn(user, old_email)`` after the new address was confirmed and applied."""
         return self.hooks.register("after_change_email", fn)
+
+    @staticmethod
+    def set_mail_sender(app: Flask, sender: MailSender) -> None:
+        """Send ``app``'s library emails through ``sender`` from now on: a callable that
+        takes a ready ``flask_mail.Message`` (a queue, an outbox for a demo or a
+        benchmark). The supported way to change it after ``init_app``, instead of
+        writing to the state object (:func:`~flask_registration.contrib.celery.init_celery`
+        uses it)."""
+        get_state(app).mail_sender = sender
 
     def send_verification(self, user: Any, **options: Any) -> bool:
         """Email ``user`` a verification link; see :func:`flask_registration.flows.send_verification`."""

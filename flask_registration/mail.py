@@ -183,3 +183,54 @@ def deliver_detached(
             done(deliver(sender, message, kind=kind))
 
     threading.Thread(target=run, name=f"flask-registration-mail-{kind}", daemon=False).start()
+
+
+def send_mail(
+    template: str,
+    *,
+    recipient: str,
+    subject: str,
+    user: Any = None,
+    sender: str | tuple[str, str] | None = None,
+    detached: bool = False,
+    on_sent: Callable[[], Any] | None = None,
+    kind: str | None = None,
+    **context: Any,
+) -> bool:
+    """The one way the library sends an email: render ``registration/email/<template>``
+    (``.txt`` and ``.html``) with ``user`` and ``context``, hand it to the app's mail
+    sender, and report a failure as the ``mail_failed`` signal (``kind`` is the
+    template's name). It never raises for a mail server that is down or refuses.
+
+    :param detached: send from a thread of its own and return True at once (see
+        :func:`deliver_detached`); ``on_sent`` then runs in that thread.
+    :param on_sent: called (in an app context) once the mail server took the message.
+    :param kind: the kind of email for logs and ``mail_failed`` (default: ``template``).
+    :returns: whether the mail server took the message (True when ``detached``).
+    """
+    from .signals import mail_failed  # signals import nothing of ours: no cycle
+
+    kind = kind or template
+    message = build_message(template, recipient=recipient, subject=subject, sender=sender, user=user, **context)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mail_sender = app.extensions["registration"].mail_sender
+
+    def finish(error: Exception | None) -> bool:
+        if error is not None:
+            mail_failed.send(app, user=user, kind=kind, error=error)
+            return False
+        if on_sent is not None:
+            on_sent()
+        return True
+
+    if detached:
+        deliver_detached(mail_sender, message, kind=kind, done=finish)
+        return True
+    return finish(deliver(mail_sender, message, kind=kind))
+
+
+def rehearse(template: str, **context: Any) -> None:
+    """Do the work of making an email (render both parts) and send nothing: an answer
+    that sends no email must cost what one that does costs, or its timing tells whether
+    the address has an account."""
+    build_message(template, recipient="rehearsal@invalid", subject="", user=None, **context)

@@ -3,9 +3,18 @@ are ignored (hooks, not signals, change what happens)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from blinker import Namespace
+from flask import current_app
 
 _signals = Namespace()
+
+
+def app_sender() -> Any:
+    """The sender of the library's signals: the current app itself, not its proxy (a
+    receiver connected with ``sender=app`` compares by identity)."""
+    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 user_registered = _signals.signal(
     "user-registered",

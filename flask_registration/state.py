@@ -12,15 +12,28 @@ from .passwords import Passwords
 from .store import UserStore
 
 if TYPE_CHECKING:
+    # Types only: the core never imports the OAuth package, which plugs in at init_app.
     from .extension import Registration
     from .limits import RateLimits
+    from .oauth.providers import Provider
+    from .oauth.storage import IdentityStore
+
+
+@dataclass
+class OAuthState:
+    """What third-party login needs per app: the store of linked identities and the
+    configured providers, by name (set by :func:`flask_registration.oauth.init_app`)."""
+
+    identities: IdentityStore
+    providers: dict[str, Provider] = field(default_factory=dict)
 
 
 @dataclass
 class RegistrationState:
     """What one app's registration needs: the extension (hooks, forms), the store,
     the password hasher, the mail sender, the rate-limit counters, and the names of the
-    blueprints ``init_app`` registered (their routes are the library's)."""
+    blueprints ``init_app`` registered (their routes are the library's); ``oauth`` is
+    None without third-party login."""
 
     extension: Registration
     store: UserStore
@@ -28,6 +41,7 @@ class RegistrationState:
     mail_sender: MailSender
     rate_limits: RateLimits | None = None
     blueprints: frozenset[str] = frozenset()
+    oauth: OAuthState | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -260,3 +260,12 @@ def logout_everywhere() -> Page:
     flash("You are logged out on every device.", "success")
     return redirect(current_app.config["REGISTRATION_POST_LOGOUT_REDIRECT"])
 
+
+
+def create_blueprint() -> Blueprint:
+    """The blueprint of every HTML page of the library: those above (signup, confirm,
+    resend, login, logout) and the account pages of :mod:`flask_registration.account_views`,
+    which add their routes to it when imported; ``init_app`` registers what this returns."""
+    from . import account_views  # noqa: F401 (its routes go on this blueprint)
+
+    return bp

@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from werkzeug.serving import make_server
 
+from tests.helpers import optional
 from tests.models import db, make_app
 
 LINK_RE = re.compile(r"https?://[^\s\"'<>]+")
@@ -174,6 +175,25 @@ def client(app: Flask) -> Any:
     return app.test_client()
 
 
+@pytest.fixture
+def oauth_app(database_url: str, mailbox: Mailbox) -> Iterator[Flask]:
+    """The test app with third-party login's model: linked identities and access tokens."""
+    from flask_registration import Registration
+    from tests.models import AccessToken, User
+    from tests.oauth_provider import OAuth  # imported here: that module imports this one
+
+    registration = Registration(db=db, user_model=User, token_model=AccessToken, oauth_model=OAuth)
+    config = {"SQLALCHEMY_DATABASE_URI": database_url, "MAIL_SERVER": mailbox.host, "MAIL_PORT": mailbox.port}
+    app = make_app(config, registration=registration)
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -191,7 +211,7 @@ CHROMIUM_ARGS = [
 def browser() -> Iterator[Any]:
     """Debian's Chromium through Playwright, one for the whole run (only one
     ``sync_playwright()`` may run at a time)."""
-    from playwright.sync_api import sync_playwright
+    sync_playwright = optional("playwright.sync_api").sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -208,7 +228,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import shutil
     import subprocess
 
-    import redis
+    redis = optional("redis")
 
     url = os.environ.get("TEST_REDIS_URL")
     if url:

@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from html import unescape
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from itsdangerous import TimestampSigner
+
+from flask_registration.models import utcnow
+from flask_registration.state import get_state
+from tests.models import User, db, make_app
+
+#: The password of the users the helpers make.
+PASSWORD = "correct horse"
+
+
+def optional(module: str) -> Any:
+    """Import an optional test dependency (bcrypt, redis, playwright, axe, schemathesis),
+    or skip the test without it. Under ``CI`` the test command has installed them all, so
+    a missing one is a failure there, not a skip."""
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)
+
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -63,3 +91,183 @@ def press_confirm_with_new_password(client: Any, link: str, new_password: str) -
     if CSRF_RE.search(page.get_data(as_text=True)):
         data["csrf_token"] = csrf_token(page.data)
     return client.post("/confirm/new-password", data=data)
+
+
+def add_user(
+    app: Flask,
+    email: str = "ada@example.com",
+    *,
+    password: str | None = PASSWORD,
+    verified: bool = True,
+    age: timedelta = timedelta(0),
+) -> int:
+    """Put a user straight into the database (no signup, no email) and return its id:
+    with ``password`` (None for an account without one), verified or not, created
+    ``age`` ago (and verified then)."""
+    with app.app_context():
+        state = get_state(app)
+        created = utcnow() - age
+        fields = {
+            "email": email,
+            "password_hash": None if password is None else state.passwords.hash(password),
+            "created_at": created,
+            "email_verified_at": created if verified else None,
+        }
+        return int(state.store.create(fields).id)
+
+
+def sign_up(
+    client: Any,
+    mailbox: Any = None,
+    email: str = "ada@example.com",
+    *,
+    password: str = PASSWORD,
+    prefix: str = "/api/users",
+    path: str | None = None,
+) -> str:
+    """Sign up over the JSON API. Return the emailed verification link as path and query,
+    its path replaced by ``path`` when given; or "" without a ``mailbox`` to read it from."""
+    before = len(mailbox.messages) if mailbox is not None else 0
+    r = client.post(prefix, json={"email": email, "password": password})
+    # 202 and no user in the answer while the app prevents enumeration; 201 otherwise.
+    assert r.status_code == (202 if client.application.config["REGISTRATION_PREVENT_ENUMERATION"] else 201), r.data
+
+    if mailbox is None:
+        return ""
+    msg = mailbox.wait_for(before + 1)[before]
+    assert msg["To"] == email
+    parts = urlsplit(mailbox.link(msg))
+    return f"{path or parts.path}?{parts.query}"
+
+
+def can_log_in(app: Flask, password: str = PASSWORD, email: str = "ada@example.com") -> bool:
+    """Whether the JSON login takes ``email`` and ``password`` now."""
+    r = app.test_client().post("/api/users/login", json={"email": email, "password": password})
+    # Two honest answers to the question; anything else (a 500, a 429) is a bug it must show.
+    assert r.status_code in (200, 401), r.data[:300]
+    return r.status_code == 200
+
+
+@contextmanager
+def made_ago(seconds: int) -> Iterator[None]:
+    """Tokens made (and links emailed) inside this block carry a timestamp ``seconds`` in
+    the past.
+
+    itsdangerous stamps a token with ``TimestampSigner.get_timestamp()``. Moving that one
+    clock back while a token is made is the only way to age it without waiting for it to
+    expire; loading or following it happens outside the block, on the real clock.
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - seconds)
+        yield
+
+
+# Pages (the HTML face)
+
+INPUT_RE = re.compile(r"<input\b[^>]*>")
+ATTR_RE = re.compile(r'([\w-]+)(?:="([^"]*)")?')
+
+
+def inputs(page: str) -> dict[str, dict[str, str]]:
+    """Every ``<input>`` of a page by name, with its attributes (values unescaped)."""
+    found: dict[str, dict[str, str]] = {}
+    for tag in INPUT_RE.findall(page):
+        attrs = {k: unescape(v) for k, v in ATTR_RE.findall(tag[len("<input") : -1])}
+        if "name" in attrs:
+            found[attrs["name"]] = attrs
+    return found
+
+
+def hidden(client: Any, path: str) -> dict[str, str]:
+    """GET ``path`` and return its hidden fields (``csrf_token``, ``next``) as a browser would send them."""
+    r = client.get(path)
+    assert r.status_code == 200
+    return {n: a.get("value", "") for n, a in inputs(r.get_data(as_text=True)).items() if a.get("type") == "hidden"}
+
+
+def forms(page: str) -> list[str]:
+    """The ``action`` of every form on a page."""
+    return re.findall(r'<form method="post" action="([^"]*)"', page)
+
+
+def html_login(client: Any, email: str = "ada@example.com", password: str = PASSWORD) -> None:
+    """Log in on the HTML login page."""
+    r = client.post("/login", data={**hidden(client, "/login"), "email": email, "password": password})
+    assert r.status_code == 302
+
+
+def account(app: Flask) -> tuple[str, str | None]:
+    """The address and pending address of the (only) user."""
+    with app.app_context():
+        user = db.session.scalars(db.select(User)).first()
+        assert user is not None
+        return user.email, user.pending_email
+
+
+def reset_link(app: Flask, client: Any, mailbox: Any) -> str:
+    """Ask for a password reset on /forgot; return the emailed link."""
+    r = client.post("/forgot", data={**hidden(client, "/forgot"), "email": "ada@example.com"})
+    assert r.status_code == 200
+    return mailbox.link(mailbox.wait_for(1)[0], "/reset-password")
+
+
+def request_change(client: Any, mailbox: Any, new: str = "ada@new.example") -> str:
+    """Ask for a change of address on /account/email; return the link sent to the new one."""
+    r = client.post("/account/email", data={**hidden(client, "/account/email"), "new_email": new, "password": PASSWORD})
+    assert r.status_code == 200 and b"Check your new inbox" in r.data
+    (msg,) = [m for m in mailbox.wait_for(2) if m["To"] == new]
+    return mailbox.link(msg, "/confirm-email")
+
+
+# Rate limits
+
+
+def limited_app(database_url: str, mailbox: Any, storage: str, **config: Any) -> Flask:
+    """An app with its rate limits on, kept in ``storage``, and a fresh database."""
+    app = make_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "MAIL_SERVER": mailbox.host,
+            "MAIL_PORT": mailbox.port,
+            "WTF_CSRF_ENABLED": False,
+            "REGISTRATION_RATE_LIMITS_ENABLED": True,
+            "REGISTRATION_RATE_LIMIT_STORAGE_URI": storage,
+            **config,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    limits = get_state(app).rate_limits
+    assert limits is not None
+    limits.reset()  # a Redis outlives the test before this one
+    return app
+
+
+def client_at(app: Flask, address: str, **environ: str) -> Any:
+    """A client whose requests come from ``address`` (the WSGI peer), with extra environ."""
+    client = app.test_client()
+    client.environ_base.update(REMOTE_ADDR=address, **environ)
+    return client
+
+
+def schemathesis_checks() -> list[Any]:
+    """The checks the schemathesis tests run on every answer (the ``schemathesis`` test
+    extra; skipped without it, except under ``CI``)."""
+    optional("schemathesis")
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        negative_data_rejection,
+    ]

@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import CHROMIUM, free_port, serve
+from tests.helpers import optional
 from tests.models import db, make_app
 
 pytestmark = [
     pytest.mark.a11y,
+    pytest.mark.slow,
     pytest.mark.skipif(
         not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
         reason="Debian's chromium is not installed (scripts/test.sh installs it)",
@@ -216,9 +218,7 @@ def visit_every_page(
 
 
 def test_no_page_has_a_serious_or_critical_axe_violation(site, browser, mailbox):
-    from axe_playwright_python.sync_playwright import Axe
-
-    axe = Axe()
+    axe = optional("axe_playwright_python.sync_playwright").Axe()
     found: list[str] = []
 
     def check(page: Any, name: str) -> None:

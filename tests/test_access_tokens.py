@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from flask_registration.models import as_utc, utcnow
+from tests.helpers import add_user
 from tests.models import AccessToken, db
-from tests.test_html_pages import add_user
 
 PASSWORD = "correct horse"
 YEAR = int(timedelta(days=365).total_seconds())

@@ -4,57 +4,26 @@ and the confirm-email button."""
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.models import User, db
-from tests.test_html_pages import add_user, hidden, inputs
-from tests.test_tokens import made_ago
+from tests.helpers import (
+    account,
+    add_user,
+    can_log_in,
+    forms,
+    hidden,
+    html_login,
+    inputs,
+    local,
+    made_ago,
+    request_change,
+    reset_link,
+)
 
 PASSWORD = "correct horse"
 NEW = "battery staple"
-
-
-def path_of(link: str) -> str:
-    parts = urlsplit(link)
-    return f"{parts.path}?{parts.query}"
-
-
-def html_login(client) -> None:
-    r = client.post("/login", data={**hidden(client, "/login"), "email": "ada@example.com", "password": PASSWORD})
-    assert r.status_code == 302
-
-
-def can_log_in(app, password: str, email: str = "ada@example.com") -> bool:
-    r = app.test_client().post("/api/users/login", json={"email": email, "password": password})
-    return r.status_code == 200
-
-
-def account(app) -> tuple[str, str | None]:
-    with app.app_context():
-        user = db.session.scalars(db.select(User)).first()
-        return user.email, user.pending_email
-
-
-def forms(page: str) -> list[str]:
-    """The ``action`` of every form on a page."""
-    return re.findall(r'<form method="post" action="([^"]*)"', page)
-
-
-def reset_link(app, client, mailbox) -> str:
-    r = client.post("/forgot", data={**hidden(client, "/forgot"), "email": "ada@example.com"})
-    assert r.status_code == 200
-    return mailbox.link(mailbox.wait_for(1)[0], "/reset-password")
-
-
-def request_change(client, mailbox, new: str = "ada@new.example") -> str:
-    """Ask for a change of address on /account/email; return the link sent to the new one."""
-    r = client.post("/account/email", data={**hidden(client, "/account/email"), "new_email": new, "password": PASSWORD})
-    assert r.status_code == 200 and b"Check your new inbox" in r.data
-    (msg,) = [m for m in mailbox.wait_for(2) if m["To"] == new]
-    return mailbox.link(msg, "/confirm-email")
 
 
 def test_login_page_links_to_forgot(client):
@@ -85,7 +54,7 @@ def test_forgot_page_without_the_csrf_token_sends_nothing(app, client, mailbox):
 def test_reset_page_shows_the_form_with_the_token_hidden(app, client, mailbox):
     add_user(app)
     link = reset_link(app, client, mailbox)
-    r = client.get(path_of(link))
+    r = client.get(local(link))
     assert r.status_code == 200
     fields = inputs(r.get_data(as_text=True))
     assert fields["token"]["type"] == "hidden" and fields["token"]["value"] in link
@@ -96,17 +65,17 @@ def test_reset_page_shows_the_form_with_the_token_hidden(app, client, mailbox):
 def test_reset_page_sets_the_password_once(app, client, mailbox):
     add_user(app)
     link = reset_link(app, client, mailbox)
-    fields = hidden(client, path_of(link))
+    fields = hidden(client, local(link))
     r = client.post("/reset-password", data={**fields, "password": NEW, "password_confirm": NEW})
     assert r.status_code == 200 and b"Password changed" in r.data and 'href="/login"' in r.get_data(as_text=True)
     assert can_log_in(app, NEW)
-    r = client.get(path_of(link))
+    r = client.get(local(link))
     assert r.status_code == 400 and b'href="/forgot"' in r.data
 
 
 def test_reset_page_with_mismatched_passwords_changes_nothing(app, client, mailbox):
     add_user(app)
-    fields = hidden(client, path_of(reset_link(app, client, mailbox)))
+    fields = hidden(client, local(reset_link(app, client, mailbox)))
     r = client.post("/reset-password", data={**fields, "password": NEW, "password_confirm": "another"})
     assert r.status_code == 422
     assert inputs(r.get_data(as_text=True))["password_confirm"]["aria-invalid"] == "true"
@@ -126,7 +95,7 @@ def test_an_expired_reset_link_says_it_expired(app, client, mailbox):
     add_user(app)
     with made_ago(7200):  # two hours old, without waiting for it
         link = reset_link(app, client, mailbox)
-    r = client.get(path_of(link))
+    r = client.get(local(link))
     assert r.status_code == 400 and b"This link has expired" in r.data and b'href="/forgot"' in r.data
 
 
@@ -172,7 +141,7 @@ def test_cancel_button_forgets_the_pending_address_and_kills_the_link(app, clien
     assert r.status_code == 200 and b"Change cancelled" in r.data
     assert account(app) == ("ada@example.com", None)
     browser = app.test_client()
-    r = browser.get(path_of(link))
+    r = browser.get(local(link))
     assert r.status_code == 400 and b"This link" in r.data and b'name="uid"' not in r.data
     assert account(app) == ("ada@example.com", None)
 
@@ -191,7 +160,7 @@ def test_confirm_email_get_shows_a_button_and_changes_nothing_then_post_applies(
     html_login(client)
     link = request_change(client, mailbox)
     browser = app.test_client()
-    r = browser.get(path_of(link))
+    r = browser.get(local(link))
     assert r.status_code == 200
     fields = inputs(r.get_data(as_text=True))
     assert fields["submit"]["type"] == "submit"
@@ -209,7 +178,7 @@ def test_confirm_email_post_without_the_csrf_token_changes_nothing(app, client, 
     html_login(client)
     link = request_change(client, mailbox)
     browser = app.test_client()
-    fields = hidden(browser, path_of(link))
+    fields = hidden(browser, local(link))
     del fields["csrf_token"]
     r = browser.post("/confirm-email", data=fields)
     assert r.status_code == 400 and b'role="alert"' in r.data

@@ -13,10 +13,9 @@ import pytest
 from flask_registration import get_state, openapi
 from flask_registration.flows.password import reset_token
 from flask_registration.flows.verify import verification_token
+from tests.helpers import add_user
 from tests.models import User, db
 from tests.oauth_provider import OAuth
-from tests.test_deleted_users import oauth_app  # noqa: F401  (a fixture)
-from tests.test_html_pages import add_user
 
 PASSWORD = "correct horse"
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +73,7 @@ def test_loopbacks_get_confirm_answers_204_without_content_type(app):
     assert_no_content(app.test_client().get(f"/api/users/confirm?uid={user.id}&token={token}"))
 
 
-def test_unlinking_a_provider_answers_204_without_content_type(oauth_app):  # noqa: F811
+def test_unlinking_a_provider_answers_204_without_content_type(oauth_app):
     add_user(oauth_app)
     user = ada(oauth_app)
     with oauth_app.app_context():

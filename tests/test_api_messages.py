@@ -11,8 +11,8 @@ import pytest
 
 from flask_registration import ValidationError, get_state
 from flask_registration.flows.password import reset_token
+from tests.helpers import add_user
 from tests.models import User, db
-from tests.test_html_pages import add_user
 
 PASSWORD = "correct horse"
 

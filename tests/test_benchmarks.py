@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 
 
+@pytest.mark.slow
 def test_quick_benchmark_prints_the_figures_and_sql_counts(tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONWARNINGS": "error"}
     result = subprocess.run(

@@ -7,24 +7,25 @@ screenshots go to ``$SCREENSHOT_DIR`` (the test command sets ``artifacts/screens
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from itsdangerous import TimestampSigner
 
 from tests.conftest import CHROMIUM, free_port, serve
+from tests.helpers import made_ago
 from tests.models import User, db, make_app
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "artifacts/screenshots"))
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
-    reason="Debian's chromium is not installed (scripts/test.sh installs it)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+        reason="Debian's chromium is not installed (scripts/test.sh installs it)",
+    ),
+]
 
 
 @pytest.fixture
@@ -143,14 +144,6 @@ def test_every_validation_error_is_shown_and_tied_to_its_field(live, page):
     assert "The passwords do not match." in messages["Password (again)"]
     assert messages["Email"]
     shot(page, "signup-error")
-
-
-@contextmanager
-def made_ago(seconds: int) -> Iterator[None]:
-    # Aging a token without waiting: move itsdangerous' clock back while it is made.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - seconds)
-        yield
 
 
 def test_the_expired_link_page_offers_a_resend_that_works(live, page, mailbox):

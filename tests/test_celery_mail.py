@@ -16,18 +16,23 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import redis
 from aiosmtpd.controller import Controller
-from celery import Celery, signals
-from celery.contrib.testing.worker import start_worker
 from flask_mail import Message
 
-from flask_registration import signals as registration_signals
-from flask_registration.celery import TASK_NAME, init_celery, message_from_dict, message_to_dict
-from flask_registration.mail import flask_mail_sender
-from tests.conftest import Mailbox, MailHandler, free_port
-from tests.helpers import press_confirm
-from tests.models import User, db, make_app
+from tests.helpers import optional
+
+redis = optional("redis")
+optional("celery")  # the ``celery`` extra; skipped without it, except under CI
+
+from celery import Celery, signals  # noqa: E402
+from celery.contrib.testing.worker import start_worker  # noqa: E402
+
+from flask_registration import signals as registration_signals  # noqa: E402
+from flask_registration.contrib.celery import TASK_NAME, init_celery, message_from_dict, message_to_dict  # noqa: E402
+from flask_registration.mail import flask_mail_sender  # noqa: E402
+from tests.conftest import Mailbox, MailHandler, free_port  # noqa: E402
+from tests.helpers import press_confirm  # noqa: E402
+from tests.models import User, db, make_app  # noqa: E402
 
 PASSWORD = "correct horse battery"
 #: Retries come within a second or two, so these tests wait on events, not on time.

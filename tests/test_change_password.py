@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from tests.helpers import add_user, can_log_in, hidden
 from tests.models import User, db
-from tests.test_html_pages import add_user, hidden
 
 PASSWORD = "correct horse"
 NEW = "battery staple"
@@ -40,11 +40,6 @@ def me(client, headers: dict[str, str] | None = None) -> int:
 
 def token_works(app, token: str) -> bool:
     return me(app.test_client(), bearer(token)) == 200
-
-
-def can_log_in(app, password: str) -> bool:
-    r = app.test_client().post("/api/users/login", json={"email": "ada@example.com", "password": password})
-    return r.status_code == 200
 
 
 def change(client, old: str = PASSWORD, new: str = NEW, headers: dict[str, str] | None = None):

@@ -18,7 +18,7 @@ import pytest
 from flask_registration import ValidationError, signals
 from flask_registration.models import utcnow
 from flask_registration.state import get_state
-from tests.helpers import press_confirm_with_new_password
+from tests.helpers import add_user, press_confirm_with_new_password
 from tests.models import AccessToken, User, db
 
 PASSWORD = "correct horse battery"
@@ -48,16 +48,6 @@ def find(app, email: str) -> User | None:
 def emails(app) -> list[str]:
     with app.app_context():
         return list(db.session.scalars(db.select(User.email).order_by(User.id)))
-
-
-def add_user(app, email: str, *, age: timedelta = timedelta(0), verified: bool = False) -> int:
-    """A user created ``age`` ago (straight into the database)."""
-    with app.app_context():
-        created = utcnow() - age
-        user = User(email=email, password_hash="x", created_at=created, email_verified_at=created if verified else None)
-        db.session.add(user)
-        db.session.commit()
-        return int(user.id)
 
 
 def test_the_group_lists_every_command(app):
@@ -161,7 +151,7 @@ def test_create_user_refuses_a_short_password(app):
 
 
 def test_create_user_refuses_a_taken_address_whatever_its_case(app):
-    add_user(app, "g@example.com")
+    add_user(app, "g@example.com", verified=False)
     fails(
         run(app, "create-user", "G@Example.COM", "--password-stdin", input=PASSWORD),
         "An account already uses g@example.com.",
@@ -189,7 +179,7 @@ def test_create_user_with_passwords_that_differ_and_no_more_input_creates_nothin
 
 
 def test_verify_marks_the_address_verified_once(app):
-    add_user(app, "v@example.com")
+    add_user(app, "v@example.com", verified=False)
     verified: list[str] = []
     with signals.user_verified.connected_to(lambda sender, **kw: verified.append(kw["user"].email), app):
         result = run(app, "verify", "V@example.com")
@@ -209,7 +199,7 @@ def test_verify_refuses_an_unknown_or_invalid_address(app):
 
 
 def test_resend_emails_a_link_that_verifies(app, client, mailbox):
-    add_user(app, "r@example.com")
+    add_user(app, "r@example.com", verified=False)
     result = run(app, "resend", "r@example.com")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "Sent a verification link to r@example.com."
@@ -225,7 +215,7 @@ def test_resend_emails_a_link_that_verifies(app, client, mailbox):
 
 @pytest.mark.app_config(SERVER_NAME=None)
 def test_resend_without_server_name_says_how_to_set_it(app, mailbox, monkeypatch):
-    add_user(app, "s@example.com")
+    add_user(app, "s@example.com", verified=False)
     monkeypatch.delenv("SERVER_NAME", raising=False)
     monkeypatch.delenv("FLASK_SERVER_NAME", raising=False)
     fails(
@@ -254,7 +244,7 @@ def test_resend_refuses_unknown_invalid_and_verified_addresses(app, mailbox):
 def test_resend_with_the_mail_server_down_is_an_error(app, mailbox):
     from tests.conftest import free_port
 
-    add_user(app, "t@example.com")
+    add_user(app, "t@example.com", verified=False)
     app.extensions["mail"].port = free_port()  # nothing listens there
     fails(run(app, "resend", "t@example.com"), "Could not send the email to t@example.com")
 
@@ -266,11 +256,11 @@ def test_resend_with_the_mail_server_down_is_an_error(app, mailbox):
 def population(app) -> dict[str, int]:
     """Unverified and verified accounts of several ages."""
     return {
-        "old@example.com": add_user(app, "old@example.com", age=timedelta(days=40)),
-        "older@example.com": add_user(app, "older@example.com", age=timedelta(days=90)),
+        "old@example.com": add_user(app, "old@example.com", age=timedelta(days=40), verified=False),
+        "older@example.com": add_user(app, "older@example.com", age=timedelta(days=90), verified=False),
         "old-verified@example.com": add_user(app, "old-verified@example.com", age=timedelta(days=60), verified=True),
-        "recent@example.com": add_user(app, "recent@example.com", age=timedelta(days=2)),
-        "new@example.com": add_user(app, "new@example.com"),
+        "recent@example.com": add_user(app, "recent@example.com", age=timedelta(days=2), verified=False),
+        "new@example.com": add_user(app, "new@example.com", verified=False),
     }
 
 
@@ -336,7 +326,7 @@ def test_purge_dry_run_prints_and_deletes_nothing(app, population):
 
 
 def test_purge_says_one_account_in_the_singular(app):
-    add_user(app, "lone@example.com", age=timedelta(hours=13))
+    add_user(app, "lone@example.com", age=timedelta(hours=13), verified=False)
     result = run(app, "purge-unverified", "--older-than", "12h")
     assert "Deleted 1 unverified account created before" in result.output
     assert emails(app) == []
@@ -407,6 +397,7 @@ def example_copy(tmp_path: Path, name: str) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow  # runs each example app's `flask` command in a new process
 @pytest.mark.parametrize("name", EXAMPLE_APPS)
 def test_the_example_apps_run_commands_without_secret_key_and_keep_the_key_they_make(tmp_path, name):
     folder = example_copy(tmp_path, name)
@@ -419,6 +410,7 @@ def test_the_example_apps_run_commands_without_secret_key_and_keep_the_key_they_
     assert len(key.read_text().strip()) == 64 and key.stat().st_mode & 0o077 == 0
 
 
+@pytest.mark.slow  # runs the example app's `flask` command in a new process
 @pytest.mark.parametrize("name", ["demo", "quickstart"])
 def test_resend_in_an_example_app_uses_flask_server_name_as_the_message_says(tmp_path, name):
     folder = example_copy(tmp_path, name)

@@ -4,7 +4,6 @@ user id is never given out twice (so nothing left behind can pass to the next si
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -12,32 +11,16 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from flask_registration import Registration, get_state
-from tests.conftest import Mailbox
-from tests.models import AccessToken, User, db, make_app
+from flask_registration import get_state
+from tests.models import AccessToken, User, db
 from tests.oauth_provider import OAuth
 
 PASSWORD = "correct horse"
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def oauth_app(database_url: str, mailbox: Mailbox) -> Iterator[Flask]:
-    """The test app with linked identities and access tokens."""
-    registration = Registration(db=db, user_model=User, token_model=AccessToken, oauth_model=OAuth)
-    config = {"SQLALCHEMY_DATABASE_URI": database_url, "MAIL_SERVER": mailbox.host, "MAIL_PORT": mailbox.port}
-    app = make_app(config, registration=registration)
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
-
-
 def count(model: type) -> int:
-    return int(db.session.scalar(select(func.count()).select_from(model)))
+    return int(db.session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def purge(app: Flask) -> str:
@@ -65,7 +48,7 @@ def test_a_purged_account_passes_no_identity_or_token_to_the_next_signup(oauth_a
     with app.app_context():
         newcomer = get_state().store.find_by_email("next@example.com")
         assert newcomer.id != squatter_id  # an id is never given out twice
-        assert get_state().extras["identities"].of_user(newcomer) == []
+        assert get_state().oauth.identities.of_user(newcomer) == []
         assert count(OAuth) == 0 and count(AccessToken) == 0
 
 
@@ -76,7 +59,7 @@ def test_deleting_a_user_through_the_identity_store_deletes_its_credentials(oaut
         user = state.store.create({"email": "ada@example.com", "password_hash": None})
         db.session.add(OAuth(provider="local", provider_user_id="ada", user_id=user.id, token={}))
         state.store.create_token(user, 3600)
-        state.extras["identities"].delete_user(user)
+        state.oauth.identities.delete_user(user)
         assert count(User) == 0 and count(OAuth) == 0 and count(AccessToken) == 0
 
 

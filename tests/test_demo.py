@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import press_confirm
+from tests.models import CHEAP_ARGON2
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "basic" / "app.py"
 
@@ -36,9 +37,7 @@ def _demo_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     return {
         "SECRET_KEY": "demo test secret key, long enough",
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.sqlite'}",
-        "REGISTRATION_ARGON2_TIME_COST": 1,
-        "REGISTRATION_ARGON2_MEMORY_COST": 8,
-        "REGISTRATION_ARGON2_PARALLELISM": 1,
+        **CHEAP_ARGON2,
         **extra,
     }
 

@@ -49,7 +49,7 @@ class CountingHasher:
 
 
 @pytest.fixture
-def counting(app: Flask) -> CountingHasher:
+def counting(app: Flask, monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
     state = get_state(app)
     with app.app_context():
         for email, verified in (("ada@example.com", True), ("uv@example.com", False)):
@@ -57,7 +57,7 @@ def counting(app: Flask) -> CountingHasher:
             if verified:
                 state.store.mark_verified(user)
     counter = CountingHasher(state.passwords._hasher)
-    state.passwords._hasher = counter
+    monkeypatch.setattr(state.passwords, "_hasher", counter)
     return counter
 
 

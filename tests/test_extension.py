@@ -4,7 +4,6 @@ checks at ``init_app``, and living beside the app's own Flask-Login and CSRFProt
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -13,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from flask_registration import Registration, get_state
 from flask_registration.models import utcnow
-from tests.helpers import link_params, press_confirm
+from tests.helpers import link_params, press_confirm, sign_up
 from tests.models import CHEAP_ARGON2, User, db, make_app
 
 
@@ -59,15 +58,6 @@ def built(mailbox, database_url):
             if i == 0:
                 db.drop_all()
             db.engine.dispose()
-
-
-def sign_up(client, mailbox, email: str = "ada@example.com", prefix: str = "/api/users") -> str:
-    """Sign up; return the emailed link as path and query."""
-    before = len(mailbox.messages)
-    r = client.post(prefix, json={"email": email, "password": "correct horse"})
-    assert r.status_code == 202
-    link = urlsplit(mailbox.link(mailbox.wait_for(before + 1)[before]))
-    return f"{link.path}?{link.query}"
 
 
 def test_app_factory_registration_first_init_app_later(built, mailbox):
@@ -117,8 +107,8 @@ def test_two_apps_with_their_own_keys_and_prefixes(built, mailbox):
     # One database: each app's links name a user the other app can see, yet only the
     # app that signed a link accepts it.
     c1, c2 = one.test_client(), two.test_client()  # without the session cookies of the pages
-    link_one = sign_up(c1, mailbox, "ada@example.com", "/api/one")
-    link_two = sign_up(c2, mailbox, "grace@example.com", "/api/two")
+    link_one = sign_up(c1, mailbox, "ada@example.com", prefix="/api/one")
+    link_two = sign_up(c2, mailbox, "grace@example.com", prefix="/api/two")
     assert link_one.startswith("/one/confirm?") and link_two.startswith("/two/confirm?")
     query_one, query_two = link_one.split("?", 1)[1], link_two.split("?", 1)[1]
 

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from tests.conftest import free_port, serve
+from tests.helpers import add_user, hidden
 from tests.models import User, db
-from tests.test_html_pages import add_user, hidden
 
 PASSWORD = "correct horse"
 EVIL = {"Host": "localhost:6666"}

@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 
 from flask_registration import get_state
+from tests.helpers import PASSWORD, add_user, client_at, limited_app
 from tests.models import db
-from tests.test_rate_limits import PASSWORD, add_user, client_at, limited_app
 
 #: A safety net only: no assertion depends on how long anything takes.
 STUCK = 60.0

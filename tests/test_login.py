@@ -8,14 +8,10 @@ import pytest
 from flask_registration import get_state
 from flask_registration.models import utcnow
 from flask_registration.passwords import Passwords
+from tests.helpers import sign_up
 from tests.models import User, db, make_app
 
 PASSWORD = "correct horse"
-
-
-def sign_up(client, email: str = "ada@example.com") -> None:
-    r = client.post("/api/users", json={"email": email, "password": PASSWORD})
-    assert r.status_code in (201, 202)
 
 
 def mark_verified(app, email: str = "ada@example.com") -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import bcrypt
 import pytest
 
 from flask_registration.flows.imports import import_loopback_users
+from tests.helpers import optional
 from tests.models import User, db
+
+bcrypt = optional("bcrypt")
 
 
 def loopback_hash(password: str) -> str:

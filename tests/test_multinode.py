@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(
         not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
         reason="several nodes share one PostgreSQL: the test command's PostgreSQL leg runs this",

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import free_port
+from tests.models import CHEAP_ARGON2
 from tests.oauth_provider import dance, load_provider_module, serve
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "oauth" / "app.py"
@@ -44,9 +45,7 @@ def _config(tmp_path: Path, port: int) -> dict[str, Any]:
     return {
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.sqlite'}",
         "SERVER_NAME": f"127.0.0.1:{port}",
-        "REGISTRATION_ARGON2_TIME_COST": 1,
-        "REGISTRATION_ARGON2_MEMORY_COST": 8,
-        "REGISTRATION_ARGON2_PARALLELISM": 1,
+        **CHEAP_ARGON2,
     }
 
 

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from tests.conftest import Mailbox
-from tests.oauth_provider import csrf_token, dance
-from tests.test_oauth import PASSWORD, Site, _site
+from tests.helpers import optional, schemathesis_checks
+from tests.oauth_provider import PASSWORD, Site, csrf_token, dance, serve_site
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -27,7 +27,7 @@ def _insecure_transport() -> Iterator[None]:
 
 @pytest.fixture
 def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    yield from _site(mailbox, database_url, request)
+    yield from serve_site(mailbox, database_url, request)
 
 
 @pytest.fixture
@@ -131,19 +131,18 @@ def test_the_document_has_the_identity_routes(site):
     "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
 )  # mail threads write MIME boundaries with ``random`` while cases are drawn (tests/test_openapi.py)
 def test_the_identity_routes_answer_as_documented(site, http):
-    import schemathesis
-
-    from tests.test_openapi import CHECKS
+    schemathesis = optional("schemathesis")
+    checks = schemathesis_checks()
 
     linked_with_password(site, http)
     api = schemathesis.openapi.from_url(f"{site.url}/api/users/openapi.json")
     token = http.get(f"{site.url}/api/users/csrf-token").json()["csrfToken"]
     listing = api["/api/users/me/identities"]["GET"].Case()
     response = listing.call(session=http)
-    listing.validate_response(response, checks=CHECKS)
+    listing.validate_response(response, checks=checks)
     assert response.status_code == 200 and response.json()[0]["provider"] == "local"
     for provider, status in (("nowhere", 404), ("local", 204)):
         case = api["/api/users/me/identities/{provider}"]["DELETE"].Case(path_parameters={"provider": provider})
         response = case.call(session=http, headers={"X-CSRFToken": token})
-        case.validate_response(response, checks=CHECKS)
+        case.validate_response(response, checks=checks)
         assert response.status_code == status

@@ -108,6 +108,54 @@ def test_each_request_has_its_own_provider_session(insecure_transport):
     assert "session" not in vars(blueprint)
 
 
+def test_flask_dance_still_has_the_session_getter_that_request_scoped_wraps(insecure_transport):
+    # _compat.request_scoped swaps the blueprint's class for one whose ``session`` calls
+    # flask-dance's own getter once per request, and whose deleter flask-dance's teardown
+    # calls: if flask-dance changes either, this fails before a dance does.
+    from flask_dance.consumer import OAuth2ConsumerBlueprint
+
+    getter = OAuth2ConsumerBlueprint.session
+    assert isinstance(getter, property) and getter.fget is not None
+    app = _app({"local": LOCAL})
+    blueprint = app.blueprints["local"]
+    assert type(blueprint) is not OAuth2ConsumerBlueprint and isinstance(blueprint, OAuth2ConsumerBlueprint)
+    with app.test_request_context():
+        made = getter.fget(blueprint)
+        assert made is not getter.fget(blueprint)  # a new session each call, cached by no one
+        assert made.blueprint is blueprint and made.client_id == "id"
+        assert blueprint.session is blueprint.session
+        blueprint.teardown_session()  # flask-dance's teardown: ``del self.session``
+        assert "local" not in g._registration_oauth_sessions
+
+
+def test_request_scoped_refuses_a_flask_dance_without_the_session_property(monkeypatch):
+    from flask_dance.consumer import OAuth2ConsumerBlueprint
+
+    from flask_registration._compat import request_scoped
+
+    blueprint = OAuth2ConsumerBlueprint("x", __name__, client_id="id", token_url="http://127.0.0.1:9/token")
+    monkeypatch.setattr(OAuth2ConsumerBlueprint, "session", None)
+    with pytest.raises(RuntimeError, match="no longer a property"):
+        request_scoped(blueprint)
+    assert type(blueprint) is OAuth2ConsumerBlueprint
+
+
+def test_csrfprotect_still_keeps_a_set_of_its_exempt_blueprints():
+    # _compat.exempt_from_csrf_protect reads Flask-WTF's set of exempt blueprints.
+    from flask import Blueprint, Flask
+    from flask_wtf.csrf import CSRFProtect
+
+    from flask_registration._compat import exempt_from_csrf_protect
+
+    app = Flask(__name__)
+    csrf = CSRFProtect(app)
+    blueprint = Blueprint("json_routes", __name__)
+    with app.app_context():
+        exempt_from_csrf_protect(blueprint)
+        exempt_from_csrf_protect(blueprint)
+    assert csrf._exempt_blueprints == {blueprint}
+
+
 @pytest.mark.parametrize(
     ("providers", "message"),
     [

@@ -9,9 +9,19 @@ import re
 
 import pytest
 
+from tests.helpers import (
+    PASSWORD,
+    account,
+    add_user,
+    forms,
+    hidden,
+    html_login,
+    inputs,
+    local,
+    request_change,
+    reset_link,
+)
 from tests.models import User, db
-from tests.test_account_html import PASSWORD, account, forms, html_login, path_of, request_change, reset_link
-from tests.test_html_pages import add_user, hidden, inputs
 
 NEW = "battery staple"
 
@@ -62,7 +72,7 @@ def error_of_block(page: str, name: str) -> str:
 
 def test_reset_page_shows_a_short_password_and_a_mismatch_together(app, client, mailbox):
     add_user(app)
-    fields = hidden(client, path_of(reset_link(app, client, mailbox)))
+    fields = hidden(client, local(reset_link(app, client, mailbox)))
     r = client.post("/reset-password", data={**fields, "password": "short", "password_confirm": "other"})
     assert r.status_code == 422
     page = r.get_data(as_text=True)
@@ -186,7 +196,7 @@ def test_the_message_pages_link_on_to_the_account_page_or_the_login(app, client,
     (msg,) = [m for m in mailbox.wait_for(2) if m["To"] == "ada@new.example"]
     link = mailbox.link(msg, "/confirm-email")
     other = app.test_client()  # the new address's owner, not logged in there
-    r = other.post("/confirm-email", data=hidden(other, path_of(link)))
+    r = other.post("/confirm-email", data=hidden(other, local(link)))
     assert b"Email address changed" in r.data and b'href="/login"' in r.data and b'href="/account"' not in r.data
     r = client.post("/account/email/cancel", data=hidden(client, "/account/email"))
     assert b"Change cancelled" in r.data and b'href="/account"' in r.data
@@ -227,7 +237,7 @@ def test_confirm_email_page_names_the_address_it_confirms(app, client, mailbox):
     add_user(app)
     html_login(client)
     link = request_change(client, mailbox)
-    r = app.test_client().get(path_of(link))
+    r = app.test_client().get(local(link))
     assert r.status_code == 200 and b"<strong>ada@new.example</strong>" in r.data
     assert account(app) == ("ada@example.com", "ada@new.example")  # opening it changed nothing
 
@@ -246,7 +256,7 @@ def test_a_replaced_confirm_email_link_shows_the_error_page(app, client, mailbox
     first = request_change(client, mailbox)
     mailbox.clear()
     request_change(client, mailbox, "ada@newer.example")
-    r = app.test_client().get(path_of(first))
+    r = app.test_client().get(local(first))
     assert r.status_code == 400 and b"ada@newer.example" not in r.data and b"ada@new.example" not in r.data
 
 
@@ -289,7 +299,7 @@ def test_forgot_pages_are_worded_plainly(app, client, mailbox):
 
 def test_a_changed_password_is_announced_idiomatically(app, client, mailbox):
     add_user(app)
-    fields = hidden(client, path_of(reset_link(app, client, mailbox)))
+    fields = hidden(client, local(reset_link(app, client, mailbox)))
     r = client.post("/reset-password", data={**fields, "password": NEW, "password_confirm": NEW})
     assert b"Your password is changed." not in r.data and b"Your password has been changed." in r.data
 

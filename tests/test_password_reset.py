@@ -11,10 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.helpers import link_params
+from tests.helpers import add_user, can_log_in, hidden, link_params, made_ago
 from tests.models import AccessToken, User, db
-from tests.test_html_pages import add_user, hidden
-from tests.test_tokens import made_ago
 
 PASSWORD = "correct horse"
 NEW = "battery staple"
@@ -42,12 +40,6 @@ def reset_link(app, mailbox, email: str = "ada@example.com") -> str:
 def reset(app, token: str, password: str = NEW):
     """Use a reset token through the JSON API, from a client without cookies."""
     return app.test_client().post("/api/users/reset-password", json={"token": token, "newPassword": password})
-
-
-def can_log_in(app, password: str, email: str = "ada@example.com") -> bool:
-    r = app.test_client().post("/api/users/login", json={"email": email, "password": password})
-    assert r.status_code in (200, 401)
-    return r.status_code == 200
 
 
 def access_token(app, email: str = "ada@example.com", password: str = PASSWORD) -> str:

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import argon2
-import bcrypt
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
 
 from flask_registration.flows.imports import import_loopback_users
 from flask_registration.passwords import COST_SAMPLES, Passwords
 from flask_registration.state import get_state
+from tests.helpers import optional
+
+bcrypt = optional("bcrypt")
 
 #: The app's current parameters here, and what one check with them costs (t x m).
 CURRENT = {"time_cost": 2, "memory_cost": 32, "parallelism": 1}
@@ -178,6 +180,7 @@ def test_a_wrong_password_login_costs_the_same_for_every_kind_of_account(app, cl
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "login_timing.py"
 
 
+@pytest.mark.slow
 def test_the_login_timing_benchmark_runs_and_prints_each_kind(tmp_path):
     # Figures, not speeds: the script must not rot.
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONWARNINGS": "error"}

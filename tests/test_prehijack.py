@@ -18,8 +18,7 @@ from flask import Flask
 from tests.conftest import Mailbox
 from tests.helpers import confirm_by_api, link_params
 from tests.models import User, db
-from tests.oauth_provider import csrf_token, dance
-from tests.test_oauth import Site, _site
+from tests.oauth_provider import Site, csrf_token, dance, serve_site
 
 ATTACKER_PASSWORD = "the attacker's password"
 OWNER_PASSWORD = "the owner's own password"
@@ -35,7 +34,7 @@ def _insecure_transport() -> Iterator[None]:
 
 @pytest.fixture
 def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    yield from _site(mailbox, database_url, request)
+    yield from serve_site(mailbox, database_url, request)
 
 
 @pytest.fixture
@@ -215,7 +214,7 @@ def _age_reauth(site: Site, http: requests.Session) -> None:
     serializer = SecureCookieSessionInterface().get_signing_serializer(site.app)
     assert serializer is not None
     (cookie,) = [c for c in http.cookies if c.name == site.app.config["SESSION_COOKIE_NAME"]]
-    data = serializer.loads(cookie.value)
+    data = serializer.loads(cookie.value or "")
     data["registration_reauth"]["at"] -= 3600
     cookie.value = serializer.dumps(data)
 

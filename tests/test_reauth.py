@@ -12,8 +12,7 @@ import requests
 
 from tests.conftest import Mailbox
 from tests.helpers import link_params
-from tests.oauth_provider import consent, csrf_token, dance
-from tests.test_oauth import PASSWORD, Site, _site
+from tests.oauth_provider import PASSWORD, Site, consent, csrf_token, dance, serve_site
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -25,7 +24,7 @@ def _insecure_transport() -> Iterator[None]:
 
 @pytest.fixture
 def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    yield from _site(mailbox, database_url, request)
+    yield from serve_site(mailbox, database_url, request)
 
 
 @pytest.fixture
@@ -42,7 +41,7 @@ def forget_reauth(site: Site, http: requests.Session) -> None:
     serializer = SecureCookieSessionInterface().get_signing_serializer(site.app)
     assert serializer is not None
     (cookie,) = [c for c in http.cookies if c.name == site.app.config["SESSION_COOKIE_NAME"]]
-    data = serializer.loads(cookie.value)
+    data = serializer.loads(cookie.value or "")
     data.pop("registration_reauth", None)
     cookie.value = serializer.dumps(data)
 
@@ -90,7 +89,7 @@ def test_an_old_mark_is_not_recent(site, http):
     serializer = SecureCookieSessionInterface().get_signing_serializer(site.app)
     assert serializer is not None
     (cookie,) = [c for c in http.cookies if c.name == site.app.config["SESSION_COOKIE_NAME"]]
-    data = serializer.loads(cookie.value)
+    data = serializer.loads(cookie.value or "")
     within = int(site.app.config["REGISTRATION_REAUTH_WITHIN"].total_seconds())
     data["registration_reauth"]["at"] -= within + 1
     cookie.value = serializer.dumps(data)

@@ -190,7 +190,9 @@ def test_confirm_redirect_is_checked_on_both_faces(app, mailbox):
         # A link can be followed again: the address stays verified, the redirect is judged anew.
         for route in ("/confirm", "/api/users/confirm"):
             r = client.get(route, query_string={**params, "redirect": target})
-            assert r.status_code in (200, 204, 302)
+            # The page shows its button (200). The JSON face answers 204, or 302 when the
+            # drawn target is one it may follow (a path of this site): Hypothesis draws both.
+            assert r.status_code in ({200} if route == "/confirm" else {204, 302})
             location_stays_on_site(r)
 
     check()

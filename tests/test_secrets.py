@@ -19,7 +19,7 @@ import requests
 from flask_registration.logs import redact
 from tests.conftest import free_port, serve
 from tests.helpers import link_params
-from tests.models import db, make_app
+from tests.models import CHEAP_ARGON2, db, make_app
 
 OLD_PASSWORD = "first secret password"
 NEW_PASSWORD = "second secret password"
@@ -214,9 +214,7 @@ def test_the_demo_sets_secure_httponly_samesite_cookies(tmp_path):
         {
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.sqlite'}",
             "SECRET_KEY": "the demo test's secret key",
-            "REGISTRATION_ARGON2_TIME_COST": 1,
-            "REGISTRATION_ARGON2_MEMORY_COST": 8,
-            "REGISTRATION_ARGON2_PARALLELISM": 1,
+            **CHEAP_ARGON2,
             "REGISTRATION_EMAIL_VERIFICATION_REQUIRED": False,
         }
     )

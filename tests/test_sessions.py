@@ -15,20 +15,13 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from sqlalchemy import func, select, update
 from wtforms.validators import ValidationError as WTFValidationError
 
-from flask_registration import Registration, get_state
+from flask_registration import Registration
 from tests.conftest import Mailbox
+from tests.helpers import add_user
 from tests.models import AccessToken, User, db, make_app
 
 PASSWORD = "correct horse"
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
-
-
-def add_user(app: Flask, email: str = "ada@example.com") -> int:
-    with app.app_context():
-        state = get_state()
-        user = state.store.create({"email": email, "password_hash": state.passwords.hash(PASSWORD)})
-        state.store.mark_verified(user)
-        return int(user.id)
 
 
 @pytest.fixture
@@ -75,7 +68,7 @@ def session_rows(app: Flask, user_id: int) -> int:
 
     with app.app_context():
         query = select(func.count()).select_from(LoginSession).where(LoginSession.user_id == user_id)
-        return int(db.session.scalar(query))
+        return int(db.session.execute(query).scalar_one())
 
 
 # Logout.
@@ -265,7 +258,8 @@ def test_the_login_page_starts_a_new_cookie_session(client, ada):
 
 
 def test_a_provider_login_starts_a_new_cookie_session(database_url, mailbox):
-    from flask_registration.flows import oauth as oauth_flow
+    from flask_registration.oauth import flows as oauth_flow
+    from flask_registration.oauth.providers import Identity
     from tests.oauth_provider import OAuth
 
     registration = Registration(db=db, user_model=User, token_model=AccessToken, oauth_model=OAuth)
@@ -279,7 +273,7 @@ def test_a_provider_login_starts_a_new_cookie_session(database_url, mailbox):
             db.session.commit()
         with app.test_request_context("/login/local/authorized"):
             before = generate_csrf()
-            identity = oauth_flow.Identity(provider="local", provider_user_id="ada-at-local")
+            identity = Identity(provider="local", provider_user_id="ada-at-local")
             assert oauth_flow.login_with_identity(identity, {"access_token": "x"}).outcome == oauth_flow.LOGGED_IN
             with pytest.raises(WTFValidationError):
                 validate_csrf(before)

@@ -18,8 +18,8 @@ from flask import current_app
 
 from flask_registration import signals
 from tests.conftest import Mailbox, MailHandler, free_port
+from tests.helpers import add_user, hidden
 from tests.models import User, db, make_app
-from tests.test_html_pages import add_user, hidden
 
 JORG = "jörg@example.com"
 PASSWORD = "correct horse"

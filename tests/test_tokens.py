@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import base64
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from itsdangerous import TimestampSigner
 
 from flask_registration.errors import InvalidToken, TokenExpired
 from flask_registration.flows.verify import confirm, verification_token
 from flask_registration.tokens import digest, load_token, make_token
+from tests.helpers import made_ago
 from tests.models import User, db
-
-
-@contextmanager
-def made_ago(seconds: int) -> Iterator[None]:
-    """Tokens made inside this block carry a timestamp ``seconds`` in the past.
-
-    itsdangerous stamps a token with ``TimestampSigner.get_timestamp()``. Moving that one
-    clock back while a token is made is the only way to age a token without waiting for
-    it to expire; loading happens outside the block, on the real clock.
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(TimestampSigner, "get_timestamp", lambda self: int(time.time()) - seconds)
-        yield
 
 
 @pytest.fixture
@@ -36,7 +21,8 @@ def ctx(app):
         yield app
 
 
-def add_user(email: str) -> User:
+def new_user(email: str) -> User:
+    """A user without a password, in the app context the test is in."""
     user = User(email=email)
     db.session.add(user)
     db.session.commit()
@@ -45,7 +31,7 @@ def add_user(email: str) -> User:
 
 @pytest.fixture
 def user(ctx) -> User:
-    return add_user("ada@example.com")
+    return new_user("ada@example.com")
 
 
 def salt(app) -> str:
@@ -209,7 +195,7 @@ def test_expired_token_under_another_key_is_invalid_not_expired(ctx, user):
 
 
 def test_token_for_another_uid_than_the_links_is_invalid(ctx, user):
-    other = add_user("grace@example.com")
+    other = new_user("grace@example.com")
     token = verification_token(user)
     with pytest.raises(InvalidToken) as excinfo:
         confirm(str(other.id), token)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import press_confirm
+from tests.models import CHEAP_ARGON2
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "examples" / "tutorial"
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "tutorial.rst"
@@ -43,9 +44,7 @@ def make_app(steps, step, tmp_path, monkeypatch, **extra) -> Any:
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'notes.sqlite'}",
         "WTF_CSRF_ENABLED": False,
-        "REGISTRATION_ARGON2_TIME_COST": 1,
-        "REGISTRATION_ARGON2_MEMORY_COST": 8,
-        "REGISTRATION_ARGON2_PARALLELISM": 1,
+        **CHEAP_ARGON2,
         **extra,
     }
     return steps[step].create_app(config)

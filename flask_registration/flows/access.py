@@ -37,7 +37,7 @@ def issue_access_token(user: Any, ttl_seconds: int) -> dict[str, Any] | None:
     if state.store.token_model is None:
         return None
     token, row = state.store.create_token(user, ttl_seconds)
-    signals.access_token_created.send(current_app._get_current_object(), user=user, token=row)  # type: ignore[attr-defined]
+    signals.access_token_created.send(signals.app_sender(), user=user, token=row)
     return {"id": token, "ttl": row.ttl, "created": as_utc(row.created_at).isoformat(), "userId": user.id}
 
 

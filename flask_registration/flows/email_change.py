@@ -15,16 +15,13 @@ from flask import current_app
 from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, ValidationError
 from ..links import check_request_host, external_url
-from ..mail import build_message, deliver
+from ..mail import send_mail
+from ..signals import app_sender
 from ..state import get_state
 from ..store import DuplicateEmail
 from ..tokens import make_token, matches
 from ..validation import blank, normalize_email
 from .verify import user_for_link
-
-
-def _app() -> Any:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def _binding(current: str, pending: str) -> str:
@@ -100,23 +97,13 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
             valid_for=config["REGISTRATION_CHANGE_EMAIL_WITHIN"],
         )
     _send("email_change_notice", user.email, user=user, new_email=normalized)
-    signals.email_change_requested.send(_app(), user=user, new_email=normalized)
+    signals.email_change_requested.send(app_sender(), user=user, new_email=normalized)
     return sent
 
 
 def _send(template: str, recipient: str, *, user: Any, subject: str | None = None, **context: Any) -> bool:
-    config = current_app.config
-    message = build_message(
-        template,
-        recipient=recipient,
-        subject=subject or config["REGISTRATION_EMAIL_CHANGE_NOTICE_SUBJECT"],
-        user=user,
-        **context,
-    )
-    error = deliver(get_state().mail_sender, message, kind=template)
-    if error is not None:
-        signals.mail_failed.send(_app(), user=user, kind=template, error=error)
-    return error is None
+    subject = subject or current_app.config["REGISTRATION_EMAIL_CHANGE_NOTICE_SUBJECT"]
+    return send_mail(template, recipient=recipient, subject=subject, user=user, **context)
 
 
 _STALE = "This link no longer works: the change was confirmed, cancelled or replaced by a newer one."
@@ -159,7 +146,7 @@ def confirm_email_change(uid: Any, token: Any) -> Any:
         raise ValidationError.from_fields({"newEmail": [("uniqueness", taken)]}) from None
     if not applied:
         raise InvalidToken(_STALE)
-    signals.email_changed.send(_app(), user=user, old_email=old_email)
+    signals.email_changed.send(app_sender(), user=user, old_email=old_email)
     state.extension.hooks.run("after_change_email", user, old_email)
     return user
 

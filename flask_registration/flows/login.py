@@ -10,15 +10,12 @@ from flask import current_app
 
 from .. import limits, signals
 from ..errors import EmailNotVerified, LoginFailed, ValidationError
+from ..signals import app_sender
 from ..state import get_state
 from ..validation import check_payload, normalize_email
 from .access import check_ttl, issue_access_token
 from .sessions import end_session, start_session
 from .verify import send_verification
-
-
-def _app() -> Any:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def authenticate(email: str, password: str) -> Any:
@@ -59,10 +56,10 @@ def authenticate(email: str, password: str) -> Any:
     # A too-long password is checked against the dummy: same cost, never a match.
     ok = state.passwords.verify(user.password_hash if user and not too_long else None, password)
     if user is None or not ok or too_long:
-        signals.login_failed.send(_app(), email=normalized or email[:320], code=LoginFailed.code)
+        signals.login_failed.send(app_sender(), email=normalized or email[:320], code=LoginFailed.code)
         raise LoginFailed()
     if config["REGISTRATION_EMAIL_VERIFICATION_REQUIRED"] and not user.email_verified:
-        signals.login_failed.send(_app(), email=user.email, code=EmailNotVerified.code)
+        signals.login_failed.send(app_sender(), email=user.email, code=EmailNotVerified.code)
         if config["REGISTRATION_PREVENT_ENUMERATION"]:
             # The answer and the bucket of a wrong password; the link leaves from a
             # thread of its own, so the answer does not wait for it either.
@@ -107,7 +104,7 @@ def login(data: Any, *, issue_token: bool = False) -> LoginResult:
     state.extension.hooks.run("before_login", user, {k: v for k, v in data.items() if k != "password"})
     start_session(user, remember=remember)
     token = issue_access_token(user, ttl) if issue_token else None
-    signals.user_logged_in.send(_app(), user=user)
+    signals.user_logged_in.send(app_sender(), user=user)
     state.extension.hooks.run("after_login", user)
     return LoginResult(user=user, access_token=token)
 
@@ -119,4 +116,4 @@ def logout() -> None:
     if getattr(user, "is_authenticated", False):
         user = user._get_current_object()
         end_session(user)
-        signals.user_logged_out.send(_app(), user=user)
+        signals.user_logged_out.send(app_sender(), user=user)

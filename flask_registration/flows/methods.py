@@ -3,7 +3,8 @@
 The other flows ask here what an account has, to list it to the owner (the "password
 changed" email) and to take away what someone set before the owner proved the address
 (see :func:`remove_unproven`). Providers are known only when third-party login is set
-up (``Registration(oauth_model=...)``); the core never imports the OAuth face.
+up (``Registration(oauth_model=...)``, ``get_state().oauth``); the core never imports
+the OAuth package.
 """
 
 from __future__ import annotations
@@ -12,24 +13,18 @@ from typing import Any
 
 from flask import current_app, url_for
 
-from .. import signals
-from ..mail import build_message, deliver
+from ..mail import send_mail
 from ..state import get_state
-
-
-def _identities() -> Any | None:
-    return get_state().extras.get("identities")
 
 
 def provider_titles(user: Any) -> list[str]:
     """The titles of the providers linked to ``user`` ("GitHub"...), by name."""
-    store = _identities()
-    if store is None:
+    oauth = get_state().oauth
+    if oauth is None:
         return []
-    providers = get_state().extras.get("oauth_providers") or {}
     titles = []
-    for row in store.of_user(user):
-        provider = providers.get(row.provider)
+    for row in oauth.identities.of_user(user):
+        provider = oauth.providers.get(row.provider)
         titles.append(provider.title if provider is not None else row.provider)
     return titles
 
@@ -54,11 +49,11 @@ def remove_unproven(user: Any) -> list[str]:
     provider linked before then may have been linked by whoever signed the address up,
     so it goes (the caller replaces the password and ends every session and token).
     """
-    store = _identities()
-    if store is None:
+    oauth = get_state().oauth
+    if oauth is None:
         return []
     titles = provider_titles(user)
-    store.delete_all(user)
+    oauth.identities.delete_all(user)
     return titles
 
 
@@ -89,14 +84,11 @@ def tell_removed(user: Any, removed: list[str]) -> bool:
 
 
 def _send(template: str, user: Any, subject: str, **context: Any) -> bool:
-    message = build_message(template, recipient=user.email, subject=subject, user=user, **context)
-    error = deliver(get_state().mail_sender, message, kind=template)
-    if error is not None:
-        signals.mail_failed.send(current_app._get_current_object(), user=user, kind=template, error=error)  # type: ignore[attr-defined]
-    return error is None
+    return send_mail(template, recipient=user.email, subject=subject, user=user, **context)
 
 
 def provider_title(name: str) -> str:
     """The title of the provider called ``name`` ("GitHub" for ``"github"``)."""
-    provider = (get_state().extras.get("oauth_providers") or {}).get(name)
+    oauth = get_state().oauth
+    provider = oauth.providers.get(name) if oauth is not None else None
     return provider.title if provider is not None else name

@@ -8,24 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, session, url_for
+from flask import current_app, url_for
 
 from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
 from ..links import check_request_host, external_url
-from ..mail import build_message, deliver, deliver_detached
+from ..mail import send_mail
 from ..models import utcnow
+from ..signals import app_sender
 from ..state import get_state
 from ..tokens import load_token, make_token, matches
 from ..validation import check_password, normalize_email
 from .access import current_access_token
 from .methods import login_methods, remove_unproven, tell_removed
 from .sessions import forget_sessions, renew_session
-from .verify import rehearse, user_for_verify_link
-
-
-def _app() -> Any:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
+from .verify import rehearse_link_email, user_for_verify_link
 
 
 def _reset_binding(user: Any) -> str:
@@ -59,33 +56,23 @@ def request_password_reset(email: Any) -> bool:
     user = state.store.find_by_email(normalized)
     if user is None:
         if config["REGISTRATION_PREVENT_ENUMERATION"]:
-            rehearse("reset", "registration.reset_password", config["REGISTRATION_RESET_WITHIN"])
+            rehearse_link_email("reset", "registration.reset_password", config["REGISTRATION_RESET_WITHIN"])
             return True
         raise UserNotFound("No account uses this email address.", code="EMAIL_NOT_FOUND")
     token = reset_token(user)
     link = external_url("registration.reset_password", token=token)
-    message = build_message(
+    return send_mail(
         "reset",
         recipient=user.email,
         subject=config["REGISTRATION_RESET_SUBJECT"],
         user=user,
+        # With enumeration prevention, answer before sending: the timing tells nothing.
+        detached=config["REGISTRATION_PREVENT_ENUMERATION"],
+        on_sent=lambda: signals.password_reset_requested.send(app_sender(), user=user),
         link=link,
         token=token,
         valid_for=config["REGISTRATION_RESET_WITHIN"],
     )
-
-    def done(error: Exception | None) -> bool:
-        if error is not None:
-            signals.mail_failed.send(_app(), user=user, kind="reset", error=error)
-            return False
-        signals.password_reset_requested.send(_app(), user=user)
-        return True
-
-    if config["REGISTRATION_PREVENT_ENUMERATION"]:
-        # Answer before sending, so the timing does not tell an account from none.
-        deliver_detached(state.mail_sender, message, kind="reset", done=done)
-        return True
-    return done(deliver(state.mail_sender, message, kind="reset"))
 
 
 def user_for_reset_token(token: Any) -> Any:
@@ -131,7 +118,7 @@ def _set_password(
 
 
 def _tell(user: Any, *, removed: list[str] | None = None) -> None:
-    message = build_message(
+    send_mail(
         "password_changed",
         recipient=user.email,
         subject=current_app.config["REGISTRATION_PASSWORD_CHANGED_SUBJECT"],
@@ -141,9 +128,6 @@ def _tell(user: Any, *, removed: list[str] | None = None) -> None:
         removed=removed or [],
         link=url_for("registration.login", _external=True),
     )
-    error = deliver(get_state().mail_sender, message, kind="password_changed")
-    if error is not None:
-        signals.mail_failed.send(_app(), user=user, kind="password_changed", error=error)
 
 
 def reset_password(token: Any, new_password: Any) -> Any:
@@ -164,9 +148,9 @@ def reset_password(token: Any, new_password: Any) -> Any:
     removed = [] if was_verified else remove_unproven(user)
     _set_password(user, new_password, verify=True)
     if not was_verified:
-        signals.user_verified.send(_app(), user=user)
+        signals.user_verified.send(app_sender(), user=user)
     _tell(user, removed=removed)
-    signals.password_reset.send(_app(), user=user)
+    signals.password_reset.send(app_sender(), user=user)
     state.extension.hooks.run("after_reset_password", user)
     return user
 
@@ -192,7 +176,7 @@ def confirm_with_new_password(uid: Any, token: Any, new_password: Any) -> Any:
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_confirm", user)
     removed = hand_to_owner(user, new_password)
-    signals.user_verified.send(_app(), user=user)
+    signals.user_verified.send(app_sender(), user=user)
     state.extension.hooks.run("after_confirm", user)
     if removed:
         tell_removed(user, removed)
@@ -216,10 +200,12 @@ def hand_to_owner(user: Any, new_password: str | None = None) -> list[str]:
     return removed
 
 
-def change_password(user: Any, old_password: Any, new_password: Any) -> None:
+def change_password(user: Any, old_password: Any, new_password: Any, *, remember: bool = False) -> None:
     """Change the password of the logged-in ``user``.
 
-    Other sessions and access tokens end; the current session (or access token) stays.
+    Other sessions and access tokens end; the current session (or access token) stays,
+    with a new "remember me" cookie when ``remember`` (the face's finding: the browser
+    keeps one).
 
     :raises InvalidPassword: ``old_password`` is wrong.
     """
@@ -235,12 +221,8 @@ def change_password(user: Any, old_password: Any, new_password: Any) -> None:
     _set_password(user, new_password, keep_token=current_token, keep_session=current_token is None)
     if current_token is None:
         # The session cookie carried the old stamp: give this session the new one, and
-        # a new remember cookie if the session had one (the old one names the old stamp).
-        remembered = (
-            current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
-            and session.get("_remember") != "clear"
-        )
-        renew_session(user, remember=remembered)
+        # a new remember cookie if the browser had one (the old one names the old stamp).
+        renew_session(user, remember=remember)
     _tell(user)
-    signals.password_changed.send(_app(), user=user)
+    signals.password_changed.send(app_sender(), user=user)
     state.extension.hooks.run("after_change_password", user)

@@ -12,12 +12,11 @@ from typing import Any
 
 from flask import current_app
 
-from .. import limits, signals
+from .. import limits
 from ..errors import InvalidToken, ValidationError
 from ..links import external_url
-from ..mail import build_message, deliver
+from ..mail import send_mail
 from ..redirects import safe_redirect
-from ..state import get_state
 from ..tokens import make_token, matches
 from .verify import check_current_password, user_for_link
 
@@ -52,7 +51,7 @@ def send_reauth_link(user: Any, *, next_url: str | None = None) -> bool:
     if target:
         params["next"] = target
     link = external_url("registration.reauthenticate_link", **params)  # UntrustedHost: sends nothing
-    message = build_message(
+    return send_mail(
         "reauthenticate",
         recipient=user.email,
         subject=config["REGISTRATION_REAUTH_SUBJECT"],
@@ -60,10 +59,6 @@ def send_reauth_link(user: Any, *, next_url: str | None = None) -> bool:
         link=link,
         valid_for=LINK_MAX_AGE,
     )
-    error = deliver(get_state().mail_sender, message, kind="reauthenticate")
-    if error is not None:
-        signals.mail_failed.send(current_app._get_current_object(), user=user, kind="reauthenticate", error=error)  # type: ignore[attr-defined]
-    return error is None
 
 
 def user_for_reauth_link(uid: Any, token: Any, user: Any) -> None:

@@ -34,7 +34,8 @@ from typing import Any
 import flask_login
 from flask import current_app, g, session
 
-from .. import _compat, signals
+from .. import signals
+from .._compat import REMEMBER_SESSION_KEY, forget_csrf_token, remember_duration
 from ..state import get_state
 
 #: What a login keeps of the cookie session it replaces: flashed messages, where a
@@ -49,7 +50,7 @@ def _sessions() -> Any | None:
 
 def _lifetime(remember: bool) -> timedelta:
     if remember:
-        return _compat.remember_duration()
+        return remember_duration()
     return current_app.permanent_session_lifetime
 
 
@@ -61,7 +62,7 @@ def _regenerate() -> None:
     session.update(kept)
     if permanent:
         session.permanent = True
-    _compat.forget_csrf_token()
+    forget_csrf_token()
 
 
 def start_session(user: Any, *, remember: bool = False) -> None:
@@ -106,10 +107,10 @@ def _drop_cookie_session() -> None:
     """Forget the login in this browser: Flask-Login's keys, the remember cookie and the
     rest of the cookie session (flashed messages excepted)."""
     flask_login.logout_user()  # asks for the remember cookie to be deleted, if sent
-    kept = {key: session[key] for key in ("_flashes", "_remember") if key in session}
+    kept = {key: session[key] for key in ("_flashes", REMEMBER_SESSION_KEY) if key in session}
     session.clear()
     session.update(kept)
-    _compat.forget_csrf_token()
+    forget_csrf_token()
 
 
 def end_session(user: Any) -> None:
@@ -143,4 +144,4 @@ def log_out_everywhere(user: Any) -> None:
     store.save()
     store.session.refresh(user)
     _drop_cookie_session()
-    signals.user_logged_out.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
+    signals.user_logged_out.send(signals.app_sender(), user=user)

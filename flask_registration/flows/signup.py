@@ -15,8 +15,9 @@ from .. import limits, signals
 from ..config import PROTECTED_FIELDS
 from ..errors import ValidationError
 from ..links import check_request_host
-from ..mail import build_message, deliver
-from ..models import python_type_of
+from ..mail import send_mail
+from ..models import python_type_of, utcnow
+from ..signals import app_sender
 from ..state import get_state
 from ..store import DuplicateEmail
 from ..validation import blank, check_password, check_payload, field_label, normalize_email
@@ -37,10 +38,6 @@ class SignupResult:
     created: bool
     email_sent: bool
     email: str
-
-
-def _app() -> Any:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def check_signup_data(data: Any) -> dict[str, Any]:
@@ -109,22 +106,34 @@ def _model_fields(model: type, data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in extras and k in columns and k not in PROTECTED_FIELDS}
 
 
-def checked_new_user_data(data: Any) -> dict[str, Any]:
-    """Every check a new account goes through, whichever face creates it: the data's
-    shape, the address, the password and the extra fields' columns, then the
-    ``before_signup`` hooks (which may change ``data`` in place or veto by raising), then
-    the same checks again, as a hook may have rewritten the address or the password.
+def checked_new_user_data(data: Any, *, with_password: bool = True) -> dict[str, Any]:
+    """Every check a new account goes through, whichever way it comes: the data's shape,
+    the address, the password (``with_password``; a provider login has none) and the
+    extra fields' columns; then the ``before_signup`` hooks (which may change ``data`` in
+    place or veto by raising); then the same checks again, as a hook may have rewritten
+    the address or the password.
 
     :returns: the checked data, its address normalised.
     :raises ValidationError: bad data or a hook's veto.
     """
     state = get_state()
-    model = state.store.model
-    data = check_signup_data(data)
-    check_column_values(model, data)
+
+    def check(data: Any) -> dict[str, Any]:
+        data = check_signup_data(data) if with_password else _checked_address(data)
+        check_column_values(state.store.model, data)
+        return data
+
+    data = check(data)
     state.extension.hooks.run("before_signup", data)
-    data = check_signup_data(data)
-    check_column_values(model, data)
+    return check(data)
+
+
+def _checked_address(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its address present and in normal form (a provider login's)."""
+    email = data.get("email")
+    if not isinstance(email, str) or not email:
+        raise ValidationError.from_fields({"email": [("presence", "Enter your email address.")]})
+    data["email"] = normalize_email(email, check_deliverability=False)
     return data
 
 
@@ -147,23 +156,44 @@ def signup(data: Any) -> SignupResult:
     data = checked_new_user_data(data)
     limits.hit("signup", email=data["email"])  # before the hash: a refusal costs nothing
     password_hash = state.passwords.hash(data["password"])
-    public = {k: v for k, v in data.items() if k != "password"}
     email = data["email"]
 
     # No look-up first: the unique index decides, for a taken address as for two
     # signups racing (one statement less per signup).
-    fields = {**_model_fields(state.store.model, data), "email": email, "password_hash": password_hash}
     try:
-        user = state.store.create(fields)
+        user = create_account(data, password_hash=password_hash)
     except DuplicateEmail:
         return _existing_account(state.store.find_by_email(email), email)
 
     email_sent = False
     if current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"] and not user.email_verified:
         email_sent = send_verification(user)
-    signals.user_registered.send(_app(), user=user, data=public)
-    state.extension.hooks.run("after_signup", user, public)
+    announce_account(user, data)
     return SignupResult(user=user, created=True, email_sent=email_sent, email=email)
+
+
+def create_account(data: Mapping[str, Any], *, password_hash: str | None, verified: bool = False) -> Any:
+    """The one place an account is made, whichever way it comes (signup, an operator's
+    ``create-user``, a provider login): insert and commit the declared extra columns of
+    checked ``data``, its address, ``password_hash`` (None: no password) and, with
+    ``verified``, the address verified now.
+
+    :raises DuplicateEmail: the address has an account (decided by the unique index, also
+        when two signups race).
+    """
+    state = get_state()
+    fields = {**_model_fields(state.store.model, data), "email": data["email"], "password_hash": password_hash}
+    if verified:
+        fields["email_verified_at"] = utcnow()
+    return state.store.create(fields)
+
+
+def announce_account(user: Any, data: Mapping[str, Any]) -> None:
+    """After a new account is committed: ``user_registered``, then the ``after_signup``
+    hooks, both with ``data`` less any password."""
+    public = {k: v for k, v in data.items() if k != "password"}
+    signals.user_registered.send(app_sender(), user=user, data=public)
+    get_state().extension.hooks.run("after_signup", user, public)
 
 
 def _existing_account(existing: Any, email: str) -> SignupResult:
@@ -171,22 +201,19 @@ def _existing_account(existing: Any, email: str) -> SignupResult:
         raise ValidationError.from_fields(
             {"email": [("uniqueness", "An account with this email address already exists.")]}
         )
-    signals.signup_existing_email.send(_app(), user=existing)
+    signals.signup_existing_email.send(app_sender(), user=existing)
     if not current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]:
         # The app sends its own emails: a new account gets none from us, so neither does
         # the owner of a taken address (the answers must not differ). The signal above
         # lets the app tell the owner itself.
         return SignupResult(user=None, created=False, email_sent=False, email=email)
-    message = build_message(
+    sent = send_mail(
         "existing_account",
         recipient=existing.email,
         subject=current_app.config["REGISTRATION_EXISTING_ACCOUNT_SUBJECT"],
         user=existing,
     )
-    error = deliver(get_state().mail_sender, message, kind="existing_account")
-    if error is not None:
-        signals.mail_failed.send(_app(), user=existing, kind="existing_account", error=error)
-    return SignupResult(user=None, created=False, email_sent=error is None, email=email)
+    return SignupResult(user=None, created=False, email_sent=sent, email=email)
 
 
 def create_user(data: Any, *, verified: bool = False) -> Any:
@@ -207,34 +234,11 @@ def create_user(data: Any, *, verified: bool = False) -> Any:
     taken = ValidationError.from_fields({"email": [("uniqueness", "This email address already has an account.")]})
     if state.store.find_by_email(data["email"]) is not None:
         raise taken
-    fields = {
-        **_model_fields(state.store.model, data),
-        "email": data["email"],
-        "password_hash": state.passwords.hash(data["password"]),
-    }
     try:
-        user = state.store.create(fields)
+        user = create_account(data, password_hash=state.passwords.hash(data["password"]))
     except DuplicateEmail:
         raise taken from None
-    public = {k: v for k, v in data.items() if k != "password"}
-    signals.user_registered.send(_app(), user=user, data=public)
-    state.extension.hooks.run("after_signup", user, public)
+    announce_account(user, data)
     if verified:
         verify_user(user)
     return user
-
-
-# For the other ways of making an account (signing up through a provider, flows/oauth.py).
-
-
-def user_fields(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns a new account takes from checked signup ``data``: the declared extra
-    fields that are columns of the app's model (never the address or a password)."""
-    return _model_fields(get_state().store.model, data)
-
-
-def answer_existing_account(existing: Any, email: str) -> SignupResult:
-    """The answer to a new account asked for an address that already has one, whichever
-    face asked: with enumeration prevention, that of a new account (and a notice to the
-    owner); without, a ``uniqueness`` error on ``email``."""
-    return _existing_account(existing, email)

@@ -19,8 +19,9 @@ from ..errors import (
     ValidationError,
 )
 from ..links import check_request_host, external_url
-from ..mail import build_message, deliver, deliver_detached
+from ..mail import rehearse, send_mail
 from ..redirects import safe_redirect
+from ..signals import app_sender
 from ..state import get_state
 from ..tokens import load_token, make_token, matches
 from ..validation import normalize_email
@@ -33,10 +34,6 @@ class ConfirmResult:
 
     user: Any
     newly_verified: bool
-
-
-def _app() -> Any:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
 
 
 def verification_token(user: Any) -> str:
@@ -86,7 +83,7 @@ def send_verification(
     :returns: whether the mail server took the message. A failure is logged (without
         the link) and signalled as ``mail_failed``; it never raises.
     """
-    state = get_state()
+    get_state()  # "call init_app first" rather than a KeyError further on
     config = current_app.config
     token = verification_token(user)
     try:
@@ -95,31 +92,22 @@ def send_verification(
         # Called from a route of the app's own, for a Host whose port this site does not
         # serve on (the library's routes refuse such a request first): no link goes out.
         logging.getLogger("flask_registration").warning("Could not send the verify email: %s", exc.code)
-        signals.mail_failed.send(_app(), user=user, kind="verify", error=exc)
+        signals.mail_failed.send(app_sender(), user=user, kind="verify", error=exc)
         return False
-    message = build_message(
+    return send_mail(
         template or "verify",
+        kind="verify",
         recipient=user.email,
         subject=subject or config["REGISTRATION_VERIFY_SUBJECT"],
         sender=sender,
         user=user,
+        detached=detached,
+        on_sent=lambda: signals.verification_sent.send(app_sender(), user=user, link=link),
         link=link,
         uid=user.id,
         token=token,
         valid_for=config["REGISTRATION_VERIFY_WITHIN"],
     )
-
-    def done(error: Exception | None) -> bool:
-        if error is not None:
-            signals.mail_failed.send(_app(), user=user, kind="verify", error=error)
-            return False
-        signals.verification_sent.send(_app(), user=user, link=link)
-        return True
-
-    if detached:
-        deliver_detached(state.mail_sender, message, kind="verify", done=done)
-        return True
-    return done(deliver(state.mail_sender, message, kind="verify"))
 
 
 def user_for_link(uid: Any, token: Any, *, salt: str, within: Any) -> tuple[Any, str]:
@@ -236,7 +224,7 @@ def verify_user(user: Any) -> bool:
     state.extension.hooks.run("before_confirm", user)
     newly = state.store.mark_verified(user)
     if newly:
-        signals.user_verified.send(_app(), user=user)
+        signals.user_verified.send(app_sender(), user=user)
         state.extension.hooks.run("after_confirm", user)
     return newly
 
@@ -255,22 +243,12 @@ def user_for_expired_link(error: TokenExpired) -> Any | None:
     return user
 
 
-def rehearse(template: str, endpoint: str, valid_for: Any) -> None:
-    """Do the work of making an email (sign a token, build the link, render both parts)
-    and send nothing: an answer that sends no email must cost what one that does costs,
-    or its timing tells whether the address has an account."""
+def rehearse_link_email(template: str, endpoint: str, valid_for: Any) -> None:
+    """Make a link email (sign a token, build the link, render both parts) and send
+    nothing (see :func:`~flask_registration.mail.rehearse`)."""
     token = make_token(current_app.config["REGISTRATION_VERIFY_SALT"], 0, "rehearsal")
     link = external_url(endpoint, uid=0, token=token)
-    build_message(
-        template,
-        recipient="rehearsal@invalid",
-        subject="",
-        user=None,
-        link=link,
-        uid=0,
-        token=token,
-        valid_for=valid_for,
-    )
+    rehearse(template, link=link, uid=0, token=token, valid_for=valid_for)
 
 
 def resend(email: Any, *, redirect: str | None = None) -> bool:
@@ -293,12 +271,12 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
     user = get_state().store.find_by_email(normalized)
     if user is None:
         if prevent:
-            rehearse("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
+            rehearse_link_email("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
             return True
         raise UserNotFound("No account uses this email address.")
     if user.email_verified:
         if prevent:
-            rehearse("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
+            rehearse_link_email("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
             return True
         raise ValidationError("This email address is already confirmed.", field="email", field_code="verified")
     # With enumeration prevention on, the answer comes before the email is sent, so that

@@ -8,7 +8,7 @@ The rules, in one place (see docs/oauth.rst and docs/security.rst for the reason
 3. Every other unknown identity (the provider does not vouch for the address, the
    person typed one, or an account already has it) becomes a pending login: a link is
    emailed to the address, and only that link, pressed in the browser that did the
-   dance, creates the account or links the identity (:mod:`.oauth_email`). Nothing is
+   dance, creates the account or links the identity (:mod:`.pending`). Nothing is
    created or linked before the owner of the address has proven it, so no stranger's
    identity can wait inside an account for its owner to verify it, and the answer is
    the same whether or not the address has an account.
@@ -20,34 +20,33 @@ The rules, in one place (see docs/oauth.rst and docs/security.rst for the reason
 6. Unlinking never removes the last way to log in.
 
 These functions know neither HTML, JSON nor flask-dance: the face hands them an
-:class:`Identity` and the provider's token.
+:class:`~flask_registration.oauth.providers.Identity` and the provider's token. Finishing
+a pending login (rules 3 and 4) is in :mod:`.pending`.
 """
 
 from __future__ import annotations
 
-import hmac
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from flask import current_app
 
 from .. import limits, reauth, signals
-from ..errors import EmailNotVerified, InvalidToken, OAuthError, ValidationError
-from ..identity_store import IdentityTaken, get_identities
+from ..errors import EmailNotVerified, OAuthError, ValidationError
+from ..flows.methods import provider_title, tell_added
+from ..flows.sessions import start_session
+from ..flows.signup import announce_account, checked_new_user_data, create_account
 from ..links import check_request_host, external_url
-from ..mail import build_message, deliver
-from ..models import utcnow
+from ..mail import send_mail
+from ..signals import app_sender
 from ..state import get_state
 from ..store import DuplicateEmail
-from ..tokens import load_token, make_token, matches
+from ..tokens import make_token
 from ..validation import normalize_email
-from .methods import provider_title, tell_added, tell_removed
-from .password import hand_to_owner
-from .sessions import start_session
-from .signup import check_column_values, user_fields
+from .providers import Identity
+from .storage import IdentityTaken, get_identities
 
 #: What a finished dance did (:attr:`OAuthResult.outcome`).
 LOGGED_IN = "logged_in"  # a known identity: its user is logged in
@@ -56,21 +55,6 @@ ALREADY_LINKED = "already_linked"  # a logged-in user linked an identity that wa
 CREATED = "created"  # a new account, logged in
 CHECK_EMAIL = "check_email"  # follow the emailed link (new unverified account, or a taken address)
 EMAIL_REQUIRED = "email_required"  # the provider gave no usable address: ask for one
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a provider says the person is.
-
-    ``email_verified`` is True only when the provider asserts that it verified
-    ``email``; ``profile`` is what it answered (the ``before_signup`` hooks see it).
-    """
-
-    provider: str
-    provider_user_id: str
-    email: str | None = None
-    email_verified: bool = False
-    profile: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,11 +73,8 @@ class OAuthResult:
     pending: dict[str, Any] | None = None
 
 
-def _app() -> Any:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
-
-
-def _taken(which: str, provider: str) -> OAuthError:
+def taken_error(which: str, provider: str) -> OAuthError:
+    """The refusal of a link that :class:`~.storage.IdentityTaken` stopped (``which``)."""
     if which == "identity":
         return OAuthError(
             "This account of the provider is already linked to another user.",
@@ -118,26 +99,27 @@ def _provider_email(identity: Identity) -> str | None:
         return None
 
 
-def _may_log_in(user: Any, provider: str) -> None:
+def check_may_log_in(user: Any, provider: str) -> None:
     """The checks of a login, for a login through a provider: the address must be
     verified (``REGISTRATION_EMAIL_VERIFICATION_REQUIRED``), then ``before_login`` hooks."""
     if current_app.config["REGISTRATION_EMAIL_VERIFICATION_REQUIRED"] and not user.email_verified:
-        signals.login_failed.send(_app(), email=user.email, code=EmailNotVerified.code)
+        signals.login_failed.send(app_sender(), email=user.email, code=EmailNotVerified.code)
         raise EmailNotVerified()
     get_state().extension.hooks.run("before_login", user, {"email": user.email, "oauth_provider": provider})
 
 
-def _start_session(user: Any, provider: str) -> None:
+def start_oauth_session(user: Any, provider: str) -> None:
+    """Log ``user`` in through ``provider``: a new session, the signal, ``after_login``."""
     start_session(user)  # a new cookie session and session row, as a password login
-    signals.oauth_logged_in.send(_app(), user=user, provider=provider)
+    signals.oauth_logged_in.send(app_sender(), user=user, provider=provider)
     get_state().extension.hooks.run("after_login", user)
 
 
-def _linked(user: Any, identity: Identity) -> None:
+def announce_link(user: Any, identity: Identity) -> None:
     """An identity was linked to an existing account: the signal, and an email to the
     owner with the way to remove it."""
     signals.oauth_identity_linked.send(
-        _app(), user=user, provider=identity.provider, provider_user_id=identity.provider_user_id
+        app_sender(), user=user, provider=identity.provider, provider_user_id=identity.provider_user_id
     )
     tell_added(user, provider_title(identity.provider))
 
@@ -159,9 +141,9 @@ def login_with_identity(identity: Identity, token: dict[str, Any]) -> OAuthResul
         user = state.store.get(row.user_id)
         if user is None:  # the database has no cascade (SQLite without foreign keys)
             raise OAuthError("The account linked to this login no longer exists.", code="USER_NOT_FOUND", status=404)
-        _may_log_in(user, identity.provider)
+        check_may_log_in(user, identity.provider)
         identities.save_token(row, token)
-        _start_session(user, identity.provider)
+        start_oauth_session(user, identity.provider)
         return OAuthResult(LOGGED_IN, user, logged_in=True, email=user.email)
 
     email = _provider_email(identity)
@@ -195,21 +177,6 @@ def finish_with_email(identity: Identity, token: dict[str, Any], email: Any) -> 
     return pending_login(identity, normalized)
 
 
-def _checked(data: dict[str, Any]) -> dict[str, Any]:
-    """The checks and hooks of a signup, for an account without a password."""
-    model = get_state().store.model
-    email = data["email"]
-    check_column_values(model, data)
-    get_state().extension.hooks.run("before_signup", data)
-    # A hook may have rewritten the address: check the new one, as signup does.
-    if data.get("email") != email:
-        if not isinstance(data.get("email"), str) or not data["email"]:
-            raise ValidationError.from_fields({"email": [("presence", "Enter your email address.")]})
-        data["email"] = normalize_email(data["email"])
-    check_column_values(model, data)
-    return data
-
-
 def new_account(identity: Identity, token: dict[str, Any], email: str) -> OAuthResult:
     """A new local account for ``identity``, its address proven (rule 2, or a pending
     login's link pressed): verified, linked and logged in.
@@ -217,16 +184,15 @@ def new_account(identity: Identity, token: dict[str, Any], email: str) -> OAuthR
     :raises ValidationError: a ``before_signup`` hook's veto.
     :raises OAuthError: the identity or the address was taken meanwhile.
     """
-    state = get_state()
-    data = _checked(
-        {"email": email, "oauth_provider": identity.provider, "oauth_profile": dict(identity.profile)}
+    data = checked_new_user_data(
+        {"email": email, "oauth_provider": identity.provider, "oauth_profile": dict(identity.profile)},
+        with_password=False,
     )
     if data["email"] != email:
         # A hook moved the account to another address: one nobody has proven yet.
         return pending_login(identity, data["email"])
-    fields = {**user_fields(data), "email": email, "password_hash": None, "email_verified_at": utcnow()}
     try:
-        user = state.store.create(fields)
+        user = create_account(data, password_hash=None, verified=True)
     except DuplicateEmail:
         raise OAuthError(
             "An account with this email address was just created. Please start again.",
@@ -239,14 +205,13 @@ def new_account(identity: Identity, token: dict[str, Any], email: str) -> OAuthR
         # A second dance of the same identity won the race: this account would have no
         # way to log in, so it goes.
         get_identities().delete_user(user)
-        raise _taken(exc.which, identity.provider) from None
-    signals.user_registered.send(_app(), user=user, data=data)
-    state.extension.hooks.run("after_signup", user, data)
+        raise taken_error(exc.which, identity.provider) from None
+    announce_account(user, data)
     signals.oauth_identity_linked.send(
-        _app(), user=user, provider=identity.provider, provider_user_id=identity.provider_user_id
+        app_sender(), user=user, provider=identity.provider, provider_user_id=identity.provider_user_id
     )
-    _may_log_in(user, identity.provider)
-    _start_session(user, identity.provider)
+    check_may_log_in(user, identity.provider)
+    start_oauth_session(user, identity.provider)
     return OAuthResult(CREATED, user, logged_in=True, email=email)
 
 
@@ -264,14 +229,14 @@ def link_identity(user: Any, identity: Identity, token: dict[str, Any], *, recen
     row = identities.find(identity.provider, identity.provider_user_id)
     if row is not None:
         if row.user_id != user.id:
-            raise _taken("identity", identity.provider)
+            raise taken_error("identity", identity.provider)
         identities.save_token(row, token)
         return OAuthResult(ALREADY_LINKED, user, logged_in=True, email=user.email)
     try:
         identities.link(user, identity.provider, identity.provider_user_id, token)
     except IdentityTaken as exc:
-        raise _taken(exc.which, identity.provider) from None
-    _linked(user, identity)
+        raise taken_error(exc.which, identity.provider) from None
+    announce_link(user, identity)
     return OAuthResult(LINKED, user, logged_in=True, email=user.email)
 
 
@@ -282,7 +247,7 @@ PENDING_MAX_AGE = timedelta(minutes=30)
 def pending_login(identity: Identity, email: str) -> OAuthResult:
     """Rule 3: email ``email`` a link that finishes this login in this browser, and
     return ``CHECK_EMAIL`` with :attr:`OAuthResult.pending`, which the face keeps in the
-    browser's session until the link is pressed (:func:`complete_pending`).
+    browser's session until the link is pressed (:func:`~.pending.complete_pending`).
 
     The address has an account or not: the answer is the same. Its owner gets the link
     (with ``REGISTRATION_OAUTH_LINK_BY_EMAIL``) or, without linking by address, a notice.
@@ -312,68 +277,7 @@ def pending_login(identity: Identity, email: str) -> OAuthResult:
 
 def _send(template: str, email: str, user: Any, **context: Any) -> bool:
     subject = current_app.config["REGISTRATION_OAUTH_CONFIRM_SUBJECT"]
-    message = build_message(template, recipient=email, subject=subject, user=user, **context)
-    error = deliver(get_state().mail_sender, message, kind=template)
-    if error is not None:
-        signals.mail_failed.send(_app(), user=user, kind=template, error=error)
-    return error is None
-
-
-def complete_pending(
-    identity: Identity, token: dict[str, Any], *, pending: Mapping[str, Any], link_token: Any
-) -> OAuthResult:
-    """Finish a pending login whose emailed link was pressed in the browser that did the
-    dance (``pending`` is what :func:`pending_login` returned, kept in its session):
-    the owner of the address has now proven it.
-
-    No account has the address: a new one, verified. An account has it: the identity is
-    linked (the owner is emailed) and, if the address had not been verified, every
-    earlier way into the account is removed first (rule 4). Then the person is logged in.
-
-    :raises InvalidToken: the link is not this browser's pending login's, or tampered
-        (``TokenExpired`` when too old).
-    :raises OAuthError: the identity is another user's, or linking by address is off.
-    """
-    config = current_app.config
-    nonce, digest = load_token(config["REGISTRATION_OAUTH_CONFIRM_SALT"], link_token, PENDING_MAX_AGE)
-    email = pending.get("email")
-    if (
-        not isinstance(email, str)
-        or not hmac.compare_digest(nonce.encode(), str(pending.get("nonce", "")).encode())
-        or not matches(digest, email)
-        or pending.get("provider") != identity.provider
-        or pending.get("provider_user_id") != identity.provider_user_id
-    ):
-        raise InvalidToken(
-            "This link belongs to a login started in another browser. Open it there, or start again here."
-        )
-    state = get_state()
-    if get_identities().find(identity.provider, identity.provider_user_id) is not None:
-        return login_with_identity(identity, token)  # finished meanwhile
-    existing = state.store.find_by_email(email)
-    if existing is None:
-        return new_account(identity, token, email)
-    if not config["REGISTRATION_OAUTH_LINK_BY_EMAIL"]:
-        raise OAuthError(
-            "An account with this email address exists. Log in with its password, then link the "
-            "provider from your account's connections page.",
-            code="OAUTH_ACCOUNT_EXISTS",
-            status=409,
-        )
-    was_verified = existing.email_verified
-    removed = [] if was_verified else hand_to_owner(existing)
-    if not was_verified:
-        signals.user_verified.send(_app(), user=existing)
-    _may_log_in(existing, identity.provider)
-    try:
-        get_identities().link(existing, identity.provider, identity.provider_user_id, token)
-    except IdentityTaken as exc:
-        raise _taken(exc.which, identity.provider) from None
-    _linked(existing, identity)
-    if removed:
-        tell_removed(existing, removed)
-    _start_session(existing, identity.provider)
-    return OAuthResult(LINKED, existing, logged_in=True, email=email)
+    return send_mail(template, recipient=email, subject=subject, user=user, **context)
 
 
 def identities_of(user: Any) -> list[Any]:
@@ -400,7 +304,7 @@ def unlink_identity(user: Any, provider: str) -> None:
             code="OAUTH_LAST_LOGIN_METHOD",
             status=409,
         )
-    signals.oauth_identity_unlinked.send(_app(), user=user, provider=provider)
+    signals.oauth_identity_unlinked.send(app_sender(), user=user, provider=provider)
 
 
 __all__ = [
@@ -411,14 +315,16 @@ __all__ = [
     "LINKED",
     "LOGGED_IN",
     "PENDING_MAX_AGE",
-    "Identity",
     "OAuthResult",
-    "complete_pending",
+    "announce_link",
+    "check_may_log_in",
     "finish_with_email",
     "identities_of",
     "link_identity",
     "login_with_identity",
     "new_account",
     "pending_login",
+    "start_oauth_session",
+    "taken_error",
     "unlink_identity",
 ]

@@ -1,20 +1,24 @@
 """The one place that reads and writes linked identities: the app's OAuth model
 (a subclass of :class:`~flask_registration.OAuthMixin`), through ``db.session``.
 
-Nothing here imports flask-dance: the rows are plain SQLAlchemy objects. The database's
-two unique constraints (one row per provider account, one account per provider and
-user) decide every race; this store turns their refusals into :class:`IdentityTaken`.
+:class:`IdentityStore` is the flows' store: the rows are plain SQLAlchemy objects. The
+database's two unique constraints (one row per provider account, one account per
+provider and user) decide every race; this store turns their refusals into
+:class:`IdentityTaken`. :class:`TokenStorage` is flask-dance's storage over the same
+model, for the app's own calls to a provider with the logged-in user's token.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import flask_login
 from flask import Flask
+from flask_dance.consumer.storage.sqla import SQLAlchemyStorage
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .state import get_state
+from ..state import get_state
 
 
 class IdentityTaken(Exception):
@@ -116,9 +120,48 @@ def get_identities(app: Flask | None = None) -> IdentityStore:
 
     :raises RuntimeError: the app has no OAuth model (``Registration(oauth_model=...)``).
     """
-    store = get_state(app).extras.get("identities")
-    if store is None:
+    oauth = get_state(app).oauth
+    if oauth is None:
         raise RuntimeError(
             "Third-party login is not set up on this app: pass oauth_model= to Registration or init_app."
         )
-    return store
+    return oauth.identities
+
+
+class TokenStorage(SQLAlchemyStorage):
+    """flask-dance's SQLAlchemy storage over the app's OAuth model, for the logged-in
+    user: ``github.get("/user/repos")`` in an app's view uses that user's token.
+
+    ``set`` (flask-dance calls it when it refreshes a token) updates the token of the
+    user's linked identity; ``delete`` forgets the token but keeps the link (unlinking is
+    a flow with rules: see :func:`~flask_registration.oauth.flows.unlink_identity`).
+    """
+
+    def __init__(self, model: Any, db: Any) -> None:
+        super().__init__(model, db.session, user=flask_login.current_user, user_required=False)
+
+    @staticmethod
+    def _user_id(user: Any, user_id: Any) -> Any:
+        if user_id is not None:
+            return user_id
+        user = user if user is not None else flask_login.current_user
+        return user.id if getattr(user, "is_authenticated", False) else None
+
+    def get(self, blueprint: Any, user: Any = None, user_id: Any = None) -> Any:
+        uid = self._user_id(user, user_id)
+        return super().get(blueprint, user_id=uid) if uid is not None else None
+
+    def _row(self, blueprint: Any, user: Any, user_id: Any) -> Any:
+        uid = self._user_id(user, user_id)
+        row = self.session.query(self.model).filter_by(provider=blueprint.name, user_id=uid).first()
+        if row is None:
+            raise ValueError(f"No {blueprint.name} identity is linked to this user.")
+        return row
+
+    def set(self, blueprint: Any, token: Any, user: Any = None, user_id: Any = None) -> None:
+        self._row(blueprint, user, user_id).token = dict(token)
+        self.session.commit()
+
+    def delete(self, blueprint: Any, user: Any = None, user_id: Any = None) -> None:
+        self._row(blueprint, user, user_id).token = {}
+        self.session.commit()

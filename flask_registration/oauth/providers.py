@@ -14,7 +14,8 @@
     }
 
 This module reads the settings and, after a dance, asks the provider who the person is
-(:meth:`Provider.identity`). It does not import flask-dance: :mod:`.oauth` does.
+(:meth:`Provider.identity`), an :class:`Identity` the flows take. It does not import
+flask-dance: :mod:`.dance` does.
 """
 
 from __future__ import annotations
@@ -26,9 +27,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from flask import Flask
 
-from .errors import OAuthError
-from .flows.oauth import Identity
+from ..errors import OAuthError
+from ..state import get_state
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a provider says the person is.
+
+    ``email_verified`` is True only when the provider asserts that it verified
+    ``email``; ``profile`` is what it answered (the ``before_signup`` hooks see it).
+    """
+
+    provider: str
+    provider_user_id: str
+    email: str | None = None
+    email_verified: bool = False
+    profile: Mapping[str, Any] = field(default_factory=dict)
+
 
 #: Seconds to wait for a provider's token or profile endpoint.
 TIMEOUT = 10
@@ -231,3 +249,15 @@ def providers_from_config(config: Mapping[str, Any]) -> dict[str, Provider]:
                 raise RuntimeError(f"{where}[{key!r}] must be a string.")
         providers[name] = Provider(name=name, **values)
     return providers
+
+
+def get_providers(app: Flask | None = None) -> dict[str, Provider]:
+    """The configured providers of ``app`` (default: the current app), by name (empty
+    without OAuth)."""
+    oauth = get_state(app).oauth
+    return oauth.providers if oauth is not None else {}
+
+
+def titles_by_name(app: Flask | None = None) -> dict[str, str]:
+    """The configured providers' titles ("GitHub"...), by name."""
+    return {name: provider.title for name, provider in get_providers(app).items()}

@@ -4,7 +4,7 @@ Call :func:`init_celery` after ``init_app``, in the web app and in the worker al
 app factory)::
 
     from celery import Celery
-    from flask_registration.celery import init_celery
+    from flask_registration.contrib.celery import init_celery
 
     celery = Celery(__name__, broker="redis://127.0.0.1:6379/0")
 
@@ -36,9 +36,9 @@ from flask import Flask
 from flask_mail import Message
 from kombu.exceptions import KombuError
 
-from .mail import MailSender
-from .models import utcnow
-from .state import get_state
+from ..mail import MailSender
+from ..models import utcnow
+from ..state import get_state
 
 #: The name of the task that sends one queued message.
 TASK_NAME = "flask_registration.send_mail"
@@ -237,7 +237,7 @@ def init_celery(app: Flask, celery: Celery) -> Any:
     if task.flask_app is not app:
         raise RuntimeError("This Celery app already sends the mail of another Flask app: use one per Flask app.")
     state.extras[_EXTRAS_KEY] = task
-    state.mail_sender = queued_mail_sender(task)
+    state.extension.set_mail_sender(app, queued_mail_sender(task))
     return task
 
 
@@ -250,7 +250,7 @@ def requeue_failed_mail(app: Flask, *, limit: int = 10_000) -> int:
     """
     task = get_state(app).extras.get(_EXTRAS_KEY)
     if task is None:
-        raise RuntimeError("Mail is not queued on this app: call flask_registration.celery.init_celery first.")
+        raise RuntimeError("Mail is not queued on this app: call flask_registration.contrib.celery.init_celery first.")
     count = 0
     try:
         with task.app.connection_for_write() as connection:
