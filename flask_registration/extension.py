@@ -140,9 +140,7 @@ class Registration:
             placeholder or short outside testing and debug.
         """
         if "registration" in app.extensions:
-            raise RuntimeError(
-                "flask_registration is already set up on this app: init_app was called twice."
-            )
+            raise RuntimeError("flask_registration is already set up on this app: init_app was called twice.")
         db = db if db is not None else self.db
         user_model = user_model if user_model is not None else self.user_model
         token_model = token_model if token_model is not None else self.token_model

@@ -35,12 +35,7 @@ def build_message(
 ) -> Message:
     """Render ``registration/email/<template>.txt`` and ``.html`` into a message."""
     config = current_app.config
-    sender = (
-        sender
-        or config["REGISTRATION_MAIL_SENDER"]
-        or config.get("MAIL_DEFAULT_SENDER")
-        or "no-reply@localhost"
-    )
+    sender = sender or config["REGISTRATION_MAIL_SENDER"] or config.get("MAIL_DEFAULT_SENDER") or "no-reply@localhost"
     context.setdefault("subject", subject)
     return Message(
         subject=subject,

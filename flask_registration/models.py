@@ -112,9 +112,7 @@ class AccessTokenMixin:
 
     @declared_attr
     def user_id(cls) -> Mapped[Any]:  # noqa: N805 (SQLAlchemy passes the class)
-        return mapped_column(
-            ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+        return mapped_column(ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False)
 
     def expires_at(self) -> datetime:
         """When the token stops working."""
@@ -146,9 +144,7 @@ class SessionMixin:
 
     @declared_attr
     def user_id(cls) -> Mapped[Any]:  # noqa: N805 (SQLAlchemy passes the class)
-        return mapped_column(
-            ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+        return mapped_column(ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False)
 
     def __repr__(self) -> str:  # never the digest: it names a live session
         return f"<{type(self).__name__} of user {self.user_id}>"
@@ -179,9 +175,7 @@ class OAuthMixin(_OAuthConsumerMixin):
 
     @declared_attr
     def user_id(cls) -> Mapped[Any]:  # noqa: N805 (SQLAlchemy passes the class)
-        return mapped_column(
-            ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+        return mapped_column(ForeignKey(f"{cls.__user_tablename__}.id", ondelete="CASCADE"), index=True, nullable=False)
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Any, ...]:  # noqa: N805

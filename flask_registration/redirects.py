@@ -25,9 +25,7 @@ def _clean(text: str) -> bool:
     """No backslash, and no control, format (zero-width, bidi) or white-space character:
     nothing a browser would strip, rewrite or read as a slash. Other non-ASCII text is
     kept (werkzeug percent-encodes it in the ``Location`` header)."""
-    return "\\" not in text and not any(
-        c.isspace() or unicodedata.category(c) in _REFUSED_CATEGORIES for c in text
-    )
+    return "\\" not in text and not any(c.isspace() or unicodedata.category(c) in _REFUSED_CATEGORIES for c in text)
 
 
 def _ascii(text: str) -> bool:

@@ -16,6 +16,7 @@ def app_sender() -> Any:
     receiver connected with ``sender=app`` compares by identity)."""
     return current_app._get_current_object()  # type: ignore[attr-defined]
 
+
 user_registered = _signals.signal(
     "user-registered",
     doc="A new user was committed. Keyword arguments: ``user``, ``data`` (the checked "
@@ -23,13 +24,11 @@ user_registered = _signals.signal(
 )
 signup_existing_email = _signals.signal(
     "signup-existing-email",
-    doc="A signup named an address that already has an account. Keyword arguments: "
-    "``user`` (the existing account).",
+    doc="A signup named an address that already has an account. Keyword arguments: ``user`` (the existing account).",
 )
 verification_sent = _signals.signal(
     "verification-sent",
-    doc="A verification email was handed to the mail sender. Keyword arguments: "
-    "``user``, ``link``.",
+    doc="A verification email was handed to the mail sender. Keyword arguments: ``user``, ``link``.",
 )
 mail_failed = _signals.signal(
     "mail-failed",
@@ -70,13 +69,11 @@ password_changed = _signals.signal(
 )
 email_change_requested = _signals.signal(
     "email-change-requested",
-    doc="A logged-in user asked to move to a new address. Keyword arguments: ``user``, "
-    "``new_email``.",
+    doc="A logged-in user asked to move to a new address. Keyword arguments: ``user``, ``new_email``.",
 )
 email_changed = _signals.signal(
     "email-changed",
-    doc="A new address was confirmed and is now in force. Keyword arguments: ``user``, "
-    "``old_email``.",
+    doc="A new address was confirmed and is now in force. Keyword arguments: ``user``, ``old_email``.",
 )
 access_token_created = _signals.signal(
     "access-token-created",

@@ -238,9 +238,7 @@ class UserStore:
         the current transaction."""
         for credential in self.credential_models:
             self.session.execute(
-                delete(credential)
-                .where(credential.user_id.in_(user_ids))
-                .execution_options(synchronize_session=False)
+                delete(credential).where(credential.user_id.in_(user_ids)).execution_options(synchronize_session=False)
             )
 
     # Access tokens (only with a token model).

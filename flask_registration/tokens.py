@@ -91,8 +91,4 @@ def matches(expected: str, bound_to: str) -> bool:
 
 
 def _well_formed(payload: Any) -> bool:
-    return (
-        isinstance(payload, list)
-        and len(payload) == 2
-        and all(isinstance(p, str) for p in payload)
-    )
+    return isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)

@@ -132,13 +132,9 @@ def check_password(password: Any, field: str = "password") -> str:
     if not isinstance(password, str) or not is_clean_text(password):
         raise ValidationError(f"The {label} must be text.", field=field, field_code="type")
     if len(password) < lo:
-        raise ValidationError(
-            f"The {label} must be at least {lo} characters long.", field=field, field_code="length"
-        )
+        raise ValidationError(f"The {label} must be at least {lo} characters long.", field=field, field_code="length")
     if len(password) > hi:
-        raise ValidationError(
-            f"The {label} must be at most {hi} characters long.", field=field, field_code="length"
-        )
+        raise ValidationError(f"The {label} must be at most {hi} characters long.", field=field, field_code="length")
     return password
 
 

@@ -97,9 +97,7 @@ def signup() -> Page:
             show_errors(form, exc)
         else:
             reauth.remember_signup(result.email)
-            return render_template(
-                "registration/check_email.html", email=result.email, email_sent=result.email_sent
-            )
+            return render_template("registration/check_email.html", email=result.email, email_sent=result.email_sent)
     elif form.is_submitted():
         data = form.flow_data()
         email = data.get("email")
@@ -259,7 +257,6 @@ def logout_everywhere() -> Page:
     flows.log_out_everywhere(current_user._get_current_object())
     flash("You are logged out on every device.", "success")
     return redirect(current_app.config["REGISTRATION_POST_LOGOUT_REDIRECT"])
-
 
 
 def create_blueprint() -> Blueprint:

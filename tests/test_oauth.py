@@ -305,8 +305,14 @@ def test_a_before_signup_veto_shows_the_error_page_and_creates_nothing(site, htt
         r = dance(http, site.login_url(), sub="eve-1", email="eve@example.com", verified=True)
         assert r.status_code == 422
         assert "must be an example.org address." in r.text
-        r = dance(http, site.login_url(), sub="eve-1", email="eve@example.com", verified=True,
-                  headers={"Accept": "application/json"})
+        r = dance(
+            http,
+            site.login_url(),
+            sub="eve-1",
+            email="eve@example.com",
+            verified=True,
+            headers={"Accept": "application/json"},
+        )
         assert r.status_code == 422
         error = r.json()["error"]
         assert error["code"] == "VALIDATION_ERROR"
@@ -505,8 +511,14 @@ def test_next_is_followed_only_when_it_is_a_local_path(site, http):
 
 
 def test_the_callback_answers_json_when_asked(site, http):
-    r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True,
-              headers={"Accept": "application/json"})
+    r = dance(
+        http,
+        site.login_url(),
+        sub="ada-1",
+        email="ada@example.com",
+        verified=True,
+        headers={"Accept": "application/json"},
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["outcome"] == "created" and body["redirect"] == "/"

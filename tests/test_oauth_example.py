@@ -67,9 +67,7 @@ def test_the_local_provider_logs_a_person_in_without_any_account_anywhere(exampl
     provider_module = load_provider_module()
     provider = provider_module.create_provider()
     with serve(provider, provider_port), serve(app, app_port) as base:
-        provider_module.register_client(
-            provider, "example-app", "example-secret", [f"{base}/login/local/authorized"]
-        )
+        provider_module.register_client(provider, "example-app", "example-secret", [f"{base}/login/local/authorized"])
         with requests.Session() as http:
             r = dance(http, f"{base}/login/local", sub="demo", email="demo@example.com", verified=True)
             assert r.url == f"{base}/"

@@ -272,7 +272,6 @@ def test_flask_dance_stays_optional():
     assert result.stdout.strip() == "optional"
 
 
-
 def test_the_json_identities_stay_out_of_csrfprotect(database_url):
     # Like the rest of the API: an access token needs no CSRF token, even when the app
     # sets Flask-WTF's CSRFProtect up after the extension.

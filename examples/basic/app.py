@@ -222,4 +222,3 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         db.create_all()
     return app
-

@@ -76,8 +76,11 @@ class Outbox:
 
     def __call__(self, message: Message) -> None:
         self.messages.append(message)
-        print(f"\n--- email to {', '.join(map(str, message.recipients))}: {message.subject}\n{message.body}\n",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n--- email to {', '.join(map(str, message.recipients))}: {message.subject}\n{message.body}\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def providers_from_environment() -> dict[str, dict[str, Any]]:

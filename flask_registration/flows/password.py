@@ -170,9 +170,7 @@ def confirm_with_new_password(uid: Any, token: Any, new_password: Any) -> Any:
     state = get_state()
     user = user_for_verify_link(uid, token)
     if user.email_verified:
-        raise InvalidToken(
-            "This address is already confirmed. To set a new password, use \"Forgot your password?\"."
-        )
+        raise InvalidToken('This address is already confirmed. To set a new password, use "Forgot your password?".')
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_confirm", user)
     removed = hand_to_owner(user, new_password)

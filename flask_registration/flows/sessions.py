@@ -44,6 +44,7 @@ from ..state import get_state
 #: worth nothing after it.
 KEPT_AT_LOGIN = ("_flashes", "registration_oauth_next", "registration_signups")
 
+
 def _sessions() -> Any | None:
     return get_state().store.sessions
 

@@ -300,7 +300,7 @@ def unlink_identity(user: Any, provider: str) -> None:
     if not done:
         raise OAuthError(
             "This is the only way to log in to your account. Set a password first (through "
-            "\"Forgot your password?\") or link another provider, then unlink this one.",
+            '"Forgot your password?") or link another provider, then unlink this one.',
             code="OAUTH_LAST_LOGIN_METHOD",
             status=409,
         )

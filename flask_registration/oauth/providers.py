@@ -81,9 +81,11 @@ def _github_profile(get: Getter) -> dict[str, Any]:
         emails = get("https://api.github.com/user/emails")
     except OAuthError:
         return profile  # a token without user:email: the public address, unverified
-    primary = next((e for e in emails if isinstance(e, dict) and e.get("primary")), None) if isinstance(
-        emails, list
-    ) else None
+    primary = (
+        next((e for e in emails if isinstance(e, dict) and e.get("primary")), None)
+        if isinstance(emails, list)
+        else None
+    )
     if primary is not None:
         profile["email"] = primary.get("email")
         profile["email_verified"] = primary.get("verified") is True
@@ -191,8 +193,8 @@ class Provider:
         email = profile.get(self.email_key) if self.email_key else None
         if not isinstance(email, str) or not email:
             email = None
-        verified = email is not None and self.email_verified_key is not None and _true(
-            profile.get(self.email_verified_key)
+        verified = (
+            email is not None and self.email_verified_key is not None and _true(profile.get(self.email_verified_key))
         )
         return Identity(self.name, str(user_id), email, verified, dict(profile))
 
