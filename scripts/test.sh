@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh
 
 echo "== ruff"; .venv/bin/ruff check flask_registration tests examples benchmarks
+.venv/bin/ruff format --check -q flask_registration tests examples benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== docs"; .venv/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
