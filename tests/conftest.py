@@ -126,6 +126,12 @@ def smtp_server() -> Iterator[tuple[MailHandler, str, int]]:
 def mailbox(smtp_server: tuple[MailHandler, str, int]) -> Mailbox:
     handler, host, port = smtp_server
     box = Mailbox(handler, host, port)
+    # Resend, reset and some logins answer before their email leaves, from a thread of
+    # its own: on a loaded machine an earlier test's email can still be on its way. Let
+    # those threads finish, then start from an empty mailbox.
+    for thread in threading.enumerate():
+        if thread.name.startswith("flask-registration-mail-"):
+            thread.join(30)
     box.clear()
     return box
 
