@@ -56,19 +56,25 @@ def signup() -> tuple[Response, int]:
     return jsonify({**user_json(result.user), "emailSent": result.email_sent}), 201
 
 
+def _loopback_get_only(what: str, body: str) -> None:
+    """Refuse LoopBack's link-opening GET (405 ``CONFIRM_BY_POST``) unless
+    ``REGISTRATION_LOOPBACK_CONFIRM_LINKS`` is on: a mail scanner opening a link must
+    change nothing."""
+    if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
+        raise RegistrationError(
+            f"{what} with POST {request.path} and a JSON body {body}: opening a link must change nothing.",
+            code="CONFIRM_BY_POST",
+            status=405,
+        )
+
+
 @bp.get("/confirm")
 def confirm() -> WerkzeugResponse:
     """``GET /api/users/confirm?uid=&token=&redirect=``: LoopBack's confirm, which
     verifies on opening (204, or 302 to a local redirect). Only with
     ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``; otherwise 405 ``CONFIRM_BY_POST``: a mail
     scanner opening a link must change nothing."""
-    if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
-        raise RegistrationError(
-            f"Confirm an address with POST {request.path} and a JSON body {{uid, token, password}}: "
-            "opening a link must change nothing.",
-            code="CONFIRM_BY_POST",
-            status=405,
-        )
+    _loopback_get_only("Confirm an address", "{uid, token, password}")
     flows.confirm(request.args.get("uid"), request.args.get("token"), trust_link=True)
     target = safe_redirect(request.args.get("redirect"))
     if target:
@@ -217,13 +223,7 @@ def confirm_email() -> WerkzeugResponse:
     """``GET /api/users/confirm-email?uid=&token=&redirect=``: applies the new address on
     opening (204, or 302 to a local path), only with ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``;
     otherwise 405 ``CONFIRM_BY_POST``."""
-    if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
-        raise RegistrationError(
-            f"Confirm a new address with POST {request.path} and a JSON body {{uid, token}}: "
-            "opening a link must change nothing.",
-            code="CONFIRM_BY_POST",
-            status=405,
-        )
+    _loopback_get_only("Confirm a new address", "{uid, token}")
     flows.confirm_email_change(request.args.get("uid"), request.args.get("token"))
     target = safe_redirect(request.args.get("redirect"))
     if target:

@@ -81,18 +81,29 @@ class ForgotPasswordForm(FlaskForm):
     submit = SubmitField("Send me a reset link")
 
 
-class ResetPasswordForm(FlaskForm):
-    """A new password, at the emailed link (the token rides along, hidden)."""
-
-    token = HiddenField()
-    password = PasswordField(
+def new_password_field() -> Any:
+    """The "New password" field of the forms that set one (a field made per form, so
+    each form keeps its fields in the order they are declared)."""
+    return PasswordField(
         "New password", validators=[InputRequired(ENTER_NEW_PASSWORD)], render_kw={"autocomplete": "new-password"}
     )
-    password_confirm = PasswordField(
+
+
+def new_password_again_field() -> Any:
+    """The new password typed again; it must equal ``password``."""
+    return PasswordField(
         "New password (again)",
         validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
         render_kw={"autocomplete": "new-password"},
     )
+
+
+class ResetPasswordForm(FlaskForm):
+    """A new password, at the emailed link (the token rides along, hidden)."""
+
+    token = HiddenField()
+    password = new_password_field()
+    password_confirm = new_password_again_field()
     submit = SubmitField("Set the new password")
 
 
@@ -104,14 +115,8 @@ class ChangePasswordForm(FlaskForm):
         validators=[InputRequired(ENTER_CURRENT_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
-    password = PasswordField(
-        "New password", validators=[InputRequired(ENTER_NEW_PASSWORD)], render_kw={"autocomplete": "new-password"}
-    )
-    password_confirm = PasswordField(
-        "New password (again)",
-        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = new_password_field()
+    password_confirm = new_password_again_field()
     submit = SubmitField("Change the password")
 
 
@@ -157,14 +162,8 @@ class ConfirmNewPasswordForm(FlaskForm):
 
     uid = HiddenField()
     token = HiddenField()
-    password = PasswordField(
-        "New password", validators=[InputRequired(ENTER_NEW_PASSWORD)], render_kw={"autocomplete": "new-password"}
-    )
-    password_confirm = PasswordField(
-        "New password (again)",
-        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
-        render_kw={"autocomplete": "new-password"},
-    )
+    password = new_password_field()
+    password_confirm = new_password_again_field()
     submit = SubmitField("Set the password and confirm")
 
 

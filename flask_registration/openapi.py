@@ -122,6 +122,13 @@ def _operation(summary: str, responses: dict[int, Schema], errors: tuple[int, ..
     return {"summary": summary, "responses": dict(sorted(answers.items())), **extra}
 
 
+def _post(
+    summary: str, body: str, errors: tuple[int, ...], answer: dict[int, Schema] | None = None, **extra: Any
+) -> Schema:
+    """A ``POST`` operation with a JSON body (schema ``body``), answering 204 by default."""
+    return _operation(summary, answer or {204: {"description": "No Content"}}, errors, requestBody=_body(body), **extra)
+
+
 def _link_params(what: str) -> list[Schema]:
     text = {"type": "string"}
     return [
@@ -206,65 +213,43 @@ def document(
     }
 
     paths: dict[str, Schema] = {
-        "": {"post": _operation("Sign up", signup_answer, (*body_errors, 429), requestBody=_body("SignupBody"))},
+        "": {"post": _post("Sign up", "SignupBody", (*body_errors, 429), signup_answer)},
         "/confirm": {
-            "post": _operation(
-                "Verify an address (with the account's password, or a new one)",
-                none,
-                (*body_errors, 404, 429),
-                requestBody=_body("Confirm"),
+            "post": _post(
+                "Verify an address (with the account's password, or a new one)", "Confirm", (*body_errors, 404, 429)
             )
         },
         "/reauthenticate": {
-            "post": _operation(
+            "post": _post(
                 "Confirm it is you (marks this browser session)",
-                none,
+                "Reauthenticate",
                 (*body_errors, 401, 429),
-                requestBody=_body("Reauthenticate"),
                 security=logged_in,
             )
         },
-        "/verify": {
-            "post": _operation("Send the link again", none, (*body_errors, *enum_404, 429), requestBody=_body("Email"))
-        },
-        "/login": {
-            "post": _operation(
-                "Log in", {200: _json("Logged in", login_result)}, (*body_errors, 401, 429), requestBody=_body("Login")
-            )
-        },
+        "/verify": {"post": _post("Send the link again", "Email", (*body_errors, *enum_404, 429))},
+        "/login": {"post": _post("Log in", "Login", (*body_errors, 401, 429), {200: _json("Logged in", login_result)})},
         "/logout": {"post": _operation("Log out", none, (403,))},
         "/logout-all": {"post": _operation("Log out everywhere", none, (401, 403), security=logged_in)},
         "/me": {
             "get": _operation("The logged-in user", {200: _json("The user", _ref("User"))}, (401,), security=reading)
         },
-        "/reset": {
-            "post": _operation("Ask for a reset link", none, (*body_errors, *enum_404, 429), requestBody=_body("Email"))
-        },
-        "/reset-password": {
-            "post": _operation("Set a new password", none, (*body_errors, 404), requestBody=_body("ResetPassword"))
-        },
+        "/reset": {"post": _post("Ask for a reset link", "Email", (*body_errors, *enum_404, 429))},
+        "/reset-password": {"post": _post("Set a new password", "ResetPassword", (*body_errors, 404))},
         "/change-password": {
-            "post": _operation(
-                "Change the password",
-                none,
-                (*body_errors, 401, 429),
-                requestBody=_body("ChangePassword"),
-                security=logged_in,
-            )
+            "post": _post("Change the password", "ChangePassword", (*body_errors, 401, 429), security=logged_in)
         },
         "/change-email": {
-            "post": _operation(
+            "post": _post(
                 "Ask to change the address",
-                {202: _json("The link was sent to the new address", _ref("ChangeEmailAccepted"))},
+                "ChangeEmail",
                 (*body_errors, 401, 429),
-                requestBody=_body("ChangeEmail"),
+                {202: _json("The link was sent to the new address", _ref("ChangeEmailAccepted"))},
                 security=logged_in,
             )
         },
         "/change-email/cancel": {"post": _operation("Cancel the change", none, (401, 403), security=logged_in)},
-        "/confirm-email": {
-            "post": _operation("Apply a new address", none, (*body_errors, 404), requestBody=_body("Link"))
-        },
+        "/confirm-email": {"post": _post("Apply a new address", "Link", (*body_errors, 404))},
         "/csrf-token": {
             "get": _operation(
                 "A CSRF token", {200: _json("The token", _object(["csrfToken"], {"csrfToken": {"type": "string"}}))}, ()

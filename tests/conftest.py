@@ -273,3 +273,22 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture
+def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The app with third-party login and the local OAuth2 provider (Authlib), both
+    served on loopback ports (``tests/oauth_provider.py``), plain http."""
+    from tests.oauth_provider import serve_site  # that module imports this one
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # oauthlib refuses http otherwise
+    yield from serve_site(mailbox, database_url, request)
+
+
+@pytest.fixture
+def http() -> Iterator[Any]:
+    """A browser-like HTTP client (``requests``: redirects followed, cookies kept)."""
+    import requests
+
+    with requests.Session() as session:
+        yield session

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,29 +17,8 @@ import pytest
 import requests
 
 from flask_registration import ValidationError, signals
-from tests.conftest import Mailbox
 from tests.models import User, db
-from tests.oauth_provider import PASSWORD, Site, consent, csrf_token, dance, serve_site
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _insecure_transport() -> Iterator[None]:
-    # oauthlib refuses plain http unless told otherwise; everything here is on 127.0.0.1.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
-        yield
-
-
-@pytest.fixture
-def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    yield from serve_site(mailbox, database_url, request)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
-
+from tests.oauth_provider import PASSWORD, Site, consent, csrf_token, dance
 
 # A new account.
 

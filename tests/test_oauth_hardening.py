@@ -8,32 +8,12 @@ The provider is the real Authlib server of ``examples/oauth`` (see tests/test_oa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.conftest import Mailbox
 from tests.helpers import optional, schemathesis_checks
-from tests.oauth_provider import PASSWORD, Site, csrf_token, dance, serve_site
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _insecure_transport() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # everything here is on 127.0.0.1
-        yield
-
-
-@pytest.fixture
-def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    yield from serve_site(mailbox, database_url, request)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
+from tests.oauth_provider import PASSWORD, Site, csrf_token, dance
 
 
 def linked_with_password(site: Site, http: requests.Session) -> None:

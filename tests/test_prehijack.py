@@ -9,8 +9,6 @@ docs/security.rst ("Pre-hijacking") says how each is defended.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 from flask import Flask
@@ -18,29 +16,11 @@ from flask import Flask
 from tests.conftest import Mailbox
 from tests.helpers import confirm_by_api, link_params
 from tests.models import User, db
-from tests.oauth_provider import Site, csrf_token, dance, serve_site
+from tests.oauth_provider import Site, csrf_token, dance
 
 ATTACKER_PASSWORD = "the attacker's password"
 OWNER_PASSWORD = "the owner's own password"
 VICTIM = "victim@example.com"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _insecure_transport() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the provider is on 127.0.0.1, plain http
-        yield
-
-
-@pytest.fixture
-def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    yield from serve_site(mailbox, database_url, request)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
 
 
 def account(app: Flask, email: str = VICTIM) -> User | None:

@@ -5,32 +5,11 @@ OAuth provider, with the real SMTP server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 
-from tests.conftest import Mailbox
 from tests.helpers import link_params
-from tests.oauth_provider import PASSWORD, Site, consent, csrf_token, dance, serve_site
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _insecure_transport() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the provider is on 127.0.0.1, plain http
-        yield
-
-
-@pytest.fixture
-def site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    yield from serve_site(mailbox, database_url, request)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
+from tests.oauth_provider import PASSWORD, Site, consent, csrf_token, dance
 
 
 def forget_reauth(site: Site, http: requests.Session) -> None:
