@@ -103,10 +103,8 @@ def install_remember_cookie(manager: LoginManager) -> None:
         user_loaded_from_cookie.send(current_app._get_current_object(), user=user)  # type: ignore[attr-defined]
         return user
 
-    manager._set_cookie = MethodType(set_cookie, manager)  # type: ignore[method-assign]
-    manager._load_user_from_remember_cookie = MethodType(  # type: ignore[method-assign]
-        load_user_from_remember_cookie, manager
-    )
+    manager._set_cookie = MethodType(set_cookie, manager)
+    manager._load_user_from_remember_cookie = MethodType(load_user_from_remember_cookie, manager)
 
 
 def forget_csrf_token() -> None:
@@ -160,7 +158,7 @@ def _request_scoped_class() -> type:
         def session(self) -> Any:
             sessions = g.setdefault("_registration_oauth_sessions", {})
             if self.name not in sessions:
-                sessions[self.name] = OAuth2ConsumerBlueprint.session.fget(self)  # type: ignore[attr-defined]
+                sessions[self.name] = OAuth2ConsumerBlueprint.session.fget(self)
             return sessions[self.name]
 
         @session.deleter

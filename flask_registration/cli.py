@@ -36,7 +36,8 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 _DURATION_RE = re.compile(r"(\d+)([smhdw])")
 
 
-class Duration(click.ParamType):
+# Generic from click 8.2 on, and not subscriptable before it: no type argument here.
+class Duration(click.ParamType):  # type: ignore[type-arg]
     """A span of time written as a number and a unit: ``90m``, ``12h``, ``30d``, ``2w``
     (also ``s``). It must be more than zero."""
 

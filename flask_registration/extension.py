@@ -203,7 +203,7 @@ class Registration:
         if not getattr(manager, "_registration_remember_cookie", False):
             # A remember cookie that expires and follows SECRET_KEY_FALLBACKS (_compat).
             install_remember_cookie(manager)
-            manager._registration_remember_cookie = True  # type: ignore[attr-defined]
+            manager._registration_remember_cookie = True
 
     # Hook decorators: each appends the function to its list and returns it unchanged.
 

@@ -57,7 +57,7 @@ def is_recent(user: Any) -> bool:
     if not isinstance(at, int) or isinstance(at, bool):
         return False
     within = current_app.config["REGISTRATION_REAUTH_WITHIN"].total_seconds()
-    return 0 <= time.time() - at <= within
+    return bool(0 <= time.time() - at <= within)
 
 
 def require(recent: bool) -> None:

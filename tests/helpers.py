@@ -20,6 +20,7 @@ from itsdangerous import TimestampSigner
 from flask_registration.models import utcnow
 from flask_registration.state import get_state
 from tests.models import User, db, make_app
+from tests.smtp import Mailbox
 
 #: The password of the users the helpers make.
 PASSWORD = "correct horse"
@@ -204,14 +205,14 @@ def account(app: Flask) -> tuple[str, str | None]:
         return user.email, user.pending_email
 
 
-def reset_link(app: Flask, client: Any, mailbox: Any) -> str:
+def reset_link(app: Flask, client: Any, mailbox: Mailbox) -> str:
     """Ask for a password reset on /forgot; return the emailed link."""
     r = client.post("/forgot", data={**hidden(client, "/forgot"), "email": "ada@example.com"})
     assert r.status_code == 200
     return mailbox.link(mailbox.wait_for(1)[0], "/reset-password")
 
 
-def request_change(client: Any, mailbox: Any, new: str = "ada@new.example") -> str:
+def request_change(client: Any, mailbox: Mailbox, new: str = "ada@new.example") -> str:
     """Ask for a change of address on /account/email; return the link sent to the new one."""
     r = client.post("/account/email", data={**hidden(client, "/account/email"), "new_email": new, "password": PASSWORD})
     assert r.status_code == 200 and b"Check your new inbox" in r.data

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -20,8 +20,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from flask_registration import OAuthMixin, Registration
-from tests.conftest import Mailbox, free_port, serve
+from tests.conftest import free_port, serve
 from tests.models import AccessToken, User, db, make_app
+from tests.smtp import Mailbox
 
 PASSWORD = "a long enough password"
 
@@ -40,7 +41,7 @@ def load_provider_module() -> Any:
     return sys.modules[name]
 
 
-class OAuth(db.Model, OAuthMixin):  # type: ignore[name-defined,misc]
+class OAuth(db.Model, OAuthMixin):  # type: ignore[name-defined]
     """The tests' OAuth model, beside tests.models.User."""
 
     __tablename__ = "oauth"
@@ -63,7 +64,7 @@ def consent(
     assert "wants to know who you are" in page.text, page.text[:500]
     action = re.search(r'<form method="post" action="([^"]+)"', page.text)
     assert action is not None
-    url = requests.compat.urljoin(page.url, action.group(1).replace("&amp;", "&"))
+    url = urljoin(page.url, action.group(1).replace("&amp;", "&"))
     form = {"sub": sub, "name": name, "email": email or "", "decision": decision}
     if verified:
         form["email_verified"] = "1"

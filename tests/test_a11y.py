@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import CHROMIUM, free_port, serve
 from tests.helpers import optional
 from tests.models import db, make_app
+from tests.smtp import Mailbox
 
 pytestmark = [
     pytest.mark.a11y,
@@ -217,7 +218,7 @@ def visit_every_page(
     return count
 
 
-def test_no_page_has_a_serious_or_critical_axe_violation(site, browser, mailbox):
+def test_no_page_has_a_serious_or_critical_axe_violation(site: Any, browser: Any, mailbox: Mailbox) -> None:
     axe = optional("axe_playwright_python.sync_playwright").Axe()
     found: list[str] = []
 
@@ -234,7 +235,7 @@ def test_no_page_has_a_serious_or_critical_axe_violation(site, browser, mailbox)
     assert outside == []  # axe-core is the bundled copy: nothing was fetched
 
 
-def test_every_page_fits_a_375_pixel_screen(site, browser, mailbox):
+def test_every_page_fits_a_375_pixel_screen(site: Any, browser: Any, mailbox: Mailbox) -> None:
     too_wide: list[str] = []
 
     def check(page: Any, name: str) -> None:
@@ -247,7 +248,7 @@ def test_every_page_fits_a_375_pixel_screen(site, browser, mailbox):
     assert too_wide == [] and outside == []
 
 
-def test_keep_me_logged_in_sits_on_one_line_with_its_label(site, browser):
+def test_keep_me_logged_in_sits_on_one_line_with_its_label(site: Any, browser: Any) -> None:
     page = new_page(browser)
     page.goto(f"{site}/login")
     box = page.get_by_role("checkbox", name="Keep me logged in on this device").bounding_box()
@@ -281,7 +282,7 @@ def tab_to(page: Any, wanted: str, most: int = 25) -> None:
     pytest.fail(f"Tab never reached {wanted!r}; it went through {seen}")
 
 
-def test_first_use_with_the_keyboard_alone(site, browser, mailbox):
+def test_first_use_with_the_keyboard_alone(site: Any, browser: Any, mailbox: Mailbox) -> None:
     """Sign up, confirm the emailed link, log in and log out without a mouse."""
     page = new_page(browser)
     keys = page.keyboard

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
 import flask_login
 import pytest
+from flask import Flask
 from sqlalchemy import text
 
 from flask_registration.models import as_utc, utcnow
@@ -18,21 +20,21 @@ PASSWORD = "correct horse"
 YEAR = int(timedelta(days=365).total_seconds())
 
 
-def log_in(client, **extra):
+def log_in(client: Any, **extra: Any) -> Any:
     return client.post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD, **extra})
 
 
-def new_token(app, **extra) -> str:
+def new_token(app: Flask, **extra: Any) -> str:
     r = log_in(app.test_client(), **extra)
     assert r.status_code == 200
     return str(r.json["id"])
 
 
-def me_status(app, authorization: str) -> int:
+def me_status(app: Flask, authorization: str) -> int:
     return int(app.test_client().get("/api/users/me", headers={"Authorization": authorization}).status_code)
 
 
-def rows(app) -> list[AccessToken]:
+def rows(app: Flask) -> list[AccessToken]:
     with app.app_context():
         found = db.session.scalars(db.select(AccessToken)).all()
         db.session.expunge_all()
@@ -40,11 +42,11 @@ def rows(app) -> list[AccessToken]:
 
 
 @pytest.fixture
-def ada(app) -> None:
+def ada(app: Flask) -> None:
     add_user(app)
 
 
-def test_login_returns_loopbacks_access_token(app, client, ada):
+def test_login_returns_loopbacks_access_token(app: Flask, client: Any, ada: Any) -> None:
     r = log_in(client)
     assert r.status_code == 200
     body = r.json
@@ -57,12 +59,12 @@ def test_login_returns_loopbacks_access_token(app, client, ada):
     assert body["userId"] == body["user"]["id"] and body["user"]["email"] == "ada@example.com"
 
 
-def test_each_login_gets_a_new_token(app, ada):
+def test_each_login_gets_a_new_token(app: Flask, ada: Any) -> None:
     assert new_token(app) != new_token(app)
     assert len(rows(app)) == 2
 
 
-def test_only_the_sha256_of_the_token_is_stored(app, ada, database_url):
+def test_only_the_sha256_of_the_token_is_stored(app: Flask, ada: Any, database_url: str) -> None:
     token = new_token(app)
     (row,) = rows(app)
     assert row.id == hashlib.sha256(token.encode()).hexdigest()
@@ -75,7 +77,7 @@ def test_only_the_sha256_of_the_token_is_stored(app, ada, database_url):
 
 
 @pytest.mark.parametrize("scheme", ["Bearer {}", "bearer {}", "{}"], ids=["bearer", "lower-case-bearer", "raw"])
-def test_token_in_the_authorization_header_authenticates(app, ada, scheme):
+def test_token_in_the_authorization_header_authenticates(app: Flask, ada: Any, scheme: Any) -> None:
     token = new_token(app)
     r = app.test_client().get("/api/users/me", headers={"Authorization": scheme.format(token)})
     assert r.status_code == 200 and r.json["email"] == "ada@example.com"
@@ -86,12 +88,12 @@ def test_token_in_the_authorization_header_authenticates(app, ada, scheme):
     ["Bearer garbage", "Bearer " + "x" * 43, "Basic YWRhOmNvcnJlY3QgaG9yc2U=", "Bearer "],
     ids=["short-garbage", "unknown", "basic-auth", "empty-bearer"],
 )
-def test_a_garbage_token_is_a_401(app, ada, value):
+def test_a_garbage_token_is_a_401(app: Flask, ada: Any, value: Any) -> None:
     new_token(app)
     assert me_status(app, value) == 401
 
 
-def test_a_revoked_token_is_a_401(app, ada):
+def test_a_revoked_token_is_a_401(app: Flask, ada: Any) -> None:
     token = new_token(app)
     r = app.test_client().post("/api/users/logout", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 204
@@ -99,7 +101,7 @@ def test_a_revoked_token_is_a_401(app, ada):
     assert rows(app) == []
 
 
-def test_an_expired_token_is_a_401_and_its_row_goes(app, ada):
+def test_an_expired_token_is_a_401_and_its_row_goes(app: Flask, ada: Any) -> None:
     token = new_token(app, ttl=60)
     assert me_status(app, f"Bearer {token}") == 200
     with app.app_context():
@@ -109,7 +111,7 @@ def test_an_expired_token_is_a_401_and_its_row_goes(app, ada):
     assert rows(app) == []
 
 
-def test_a_token_just_inside_its_ttl_still_works(app, ada):
+def test_a_token_just_inside_its_ttl_still_works(app: Flask, ada: Any) -> None:
     token = new_token(app, ttl=60)
     with app.app_context():
         db.session.execute(db.update(AccessToken).values(created_at=utcnow() - timedelta(seconds=50)))
@@ -117,7 +119,7 @@ def test_a_token_just_inside_its_ttl_still_works(app, ada):
     assert me_status(app, f"Bearer {token}") == 200
 
 
-def test_ttl_up_to_the_maximum_is_granted(app, ada):
+def test_ttl_up_to_the_maximum_is_granted(app: Flask, ada: Any) -> None:
     r = log_in(app.test_client(), ttl=YEAR)
     assert r.status_code == 200 and r.json["ttl"] == YEAR
     assert rows(app)[0].ttl == YEAR
@@ -126,7 +128,7 @@ def test_ttl_up_to_the_maximum_is_granted(app, ada):
 @pytest.mark.parametrize(
     "ttl", [YEAR + 1, 0, -5, 3600.5, "3600", True], ids=["over-max", "zero", "negative", "float", "string", "bool"]
 )
-def test_a_bad_ttl_is_a_422_and_starts_no_session(app, client, ada, ttl):
+def test_a_bad_ttl_is_a_422_and_starts_no_session(app: Flask, client: Any, ada: Any, ttl: Any) -> None:
     r = log_in(client, ttl=ttl)
     assert r.status_code == 422
     assert list(r.json["error"]["details"]["codes"]) == ["ttl"]
@@ -136,12 +138,12 @@ def test_a_bad_ttl_is_a_422_and_starts_no_session(app, client, ada, ttl):
 
 
 @pytest.mark.app_config(REGISTRATION_ACCESS_TOKEN_MAX_TTL=timedelta(weeks=3))
-def test_the_maximum_ttl_is_configurable(app, client, ada):
+def test_the_maximum_ttl_is_configurable(app: Flask, client: Any, ada: Any) -> None:
     assert log_in(client, ttl=int(timedelta(weeks=3).total_seconds()) + 1).status_code == 422
     assert log_in(app.test_client(), ttl=int(timedelta(weeks=3).total_seconds())).status_code == 200
 
 
-def test_logout_with_a_token_revokes_only_that_token(app, ada):
+def test_logout_with_a_token_revokes_only_that_token(app: Flask, ada: Any) -> None:
     first, second = new_token(app), new_token(app)
     r = app.test_client().post("/api/users/logout", headers={"Authorization": first})
     assert r.status_code == 204
@@ -150,7 +152,7 @@ def test_logout_with_a_token_revokes_only_that_token(app, ada):
     assert len(rows(app)) == 1
 
 
-def test_a_token_request_needs_no_csrf_token_even_with_a_session_cookie(app, client, ada):
+def test_a_token_request_needs_no_csrf_token_even_with_a_session_cookie(app: Flask, client: Any, ada: Any) -> None:
     r = log_in(client)
     token = r.json["id"]
     assert client.get_cookie("session") is not None
@@ -161,14 +163,16 @@ def test_a_token_request_needs_no_csrf_token_even_with_a_session_cookie(app, cli
     assert r.status_code == 204
 
 
-def test_a_bad_token_beside_a_session_cookie_does_not_fall_back_to_the_cookie(app, client, ada):
+def test_a_bad_token_beside_a_session_cookie_does_not_fall_back_to_the_cookie(
+    app: Flask, client: Any, ada: Any
+) -> None:
     assert log_in(client).status_code == 200
     assert client.get("/api/users/me").status_code == 200
     r = client.post("/api/users/change-email/cancel", headers={"Authorization": "Bearer not-a-token-at-all"})
     assert r.status_code == 401 and r.json["error"]["code"] == "AUTHORIZATION_REQUIRED"
 
 
-def test_the_apps_own_login_required_route_accepts_a_token(app, ada):
+def test_the_apps_own_login_required_route_accepts_a_token(app: Flask, ada: Any) -> None:
     @app.get("/mine")
     @flask_login.login_required
     def mine() -> str:

@@ -4,9 +4,11 @@ and the confirm-email button."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from flask import Flask
 
 from tests.helpers import (
     account,
@@ -21,17 +23,20 @@ from tests.helpers import (
     request_change,
     reset_link,
 )
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse"
 NEW = "battery staple"
 
 
-def test_login_page_links_to_forgot(client):
+def test_login_page_links_to_forgot(client: Any) -> None:
     page = client.get("/login").get_data(as_text=True)
     assert 'href="/forgot"' in page
 
 
-def test_forgot_page_sends_a_link_and_answers_alike_for_an_unknown_address(app, client, mailbox):
+def test_forgot_page_sends_a_link_and_answers_alike_for_an_unknown_address(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     page = client.get("/forgot").get_data(as_text=True)
     assert inputs(page)["email"]["type"] == "email" and "/forgot" in forms(page)
@@ -43,7 +48,7 @@ def test_forgot_page_sends_a_link_and_answers_alike_for_an_unknown_address(app, 
     assert msg["To"] == "ada@example.com"
 
 
-def test_forgot_page_without_the_csrf_token_sends_nothing(app, client, mailbox):
+def test_forgot_page_without_the_csrf_token_sends_nothing(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     client.get("/forgot")
     r = client.post("/forgot", data={"email": "ada@example.com"})
@@ -51,7 +56,7 @@ def test_forgot_page_without_the_csrf_token_sends_nothing(app, client, mailbox):
     assert mailbox.messages == []
 
 
-def test_reset_page_shows_the_form_with_the_token_hidden(app, client, mailbox):
+def test_reset_page_shows_the_form_with_the_token_hidden(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     link = reset_link(app, client, mailbox)
     r = client.get(local(link))
@@ -62,7 +67,7 @@ def test_reset_page_shows_the_form_with_the_token_hidden(app, client, mailbox):
     assert can_log_in(app, PASSWORD)
 
 
-def test_reset_page_sets_the_password_once(app, client, mailbox):
+def test_reset_page_sets_the_password_once(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     link = reset_link(app, client, mailbox)
     fields = hidden(client, local(link))
@@ -73,7 +78,7 @@ def test_reset_page_sets_the_password_once(app, client, mailbox):
     assert r.status_code == 400 and b'href="/forgot"' in r.data
 
 
-def test_reset_page_with_mismatched_passwords_changes_nothing(app, client, mailbox):
+def test_reset_page_with_mismatched_passwords_changes_nothing(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     fields = hidden(client, local(reset_link(app, client, mailbox)))
     r = client.post("/reset-password", data={**fields, "password": NEW, "password_confirm": "another"})
@@ -83,7 +88,7 @@ def test_reset_page_with_mismatched_passwords_changes_nothing(app, client, mailb
 
 
 @pytest.mark.parametrize("query", ["?token=garbage", "", "?token="], ids=["garbage", "missing", "empty"])
-def test_a_bad_reset_link_shows_an_error_page_linking_to_forgot(client, query):
+def test_a_bad_reset_link_shows_an_error_page_linking_to_forgot(client: Any, query: Any) -> None:
     r = client.get("/reset-password" + query)
     assert r.status_code == 400
     page = r.get_data(as_text=True)
@@ -91,7 +96,7 @@ def test_a_bad_reset_link_shows_an_error_page_linking_to_forgot(client, query):
     assert "csrf_token" not in page
 
 
-def test_an_expired_reset_link_says_it_expired(app, client, mailbox):
+def test_an_expired_reset_link_says_it_expired(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     with made_ago(7200):  # two hours old, without waiting for it
         link = reset_link(app, client, mailbox)
@@ -99,7 +104,9 @@ def test_an_expired_reset_link_says_it_expired(app, client, mailbox):
     assert r.status_code == 400 and b"This link has expired" in r.data and b'href="/forgot"' in r.data
 
 
-def test_change_password_page_needs_a_login_then_works_with_its_csrf_token(app, client, mailbox):
+def test_change_password_page_needs_a_login_then_works_with_its_csrf_token(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     assert urlsplit(client.get("/account/password").headers["Location"]).path == "/login"
     html_login(client)
@@ -112,7 +119,9 @@ def test_change_password_page_needs_a_login_then_works_with_its_csrf_token(app, 
     assert can_log_in(app, NEW)
 
 
-def test_change_email_page_shows_the_pending_address_and_a_cancel_button(app, client, mailbox):
+def test_change_email_page_shows_the_pending_address_and_a_cancel_button(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     html_login(client)
     page = client.get("/account/email").get_data(as_text=True)
@@ -124,7 +133,9 @@ def test_change_email_page_shows_the_pending_address_and_a_cancel_button(app, cl
     assert account(app) == ("ada@example.com", "ada@new.example")
 
 
-def test_change_email_page_with_a_wrong_password_shows_it_and_sends_nothing(app, client, mailbox):
+def test_change_email_page_with_a_wrong_password_shows_it_and_sends_nothing(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     html_login(client)
     data = {**hidden(client, "/account/email"), "new_email": "ada@new.example", "password": "wrong"}
@@ -133,7 +144,9 @@ def test_change_email_page_with_a_wrong_password_shows_it_and_sends_nothing(app,
     assert mailbox.messages == [] and account(app) == ("ada@example.com", None)
 
 
-def test_cancel_button_forgets_the_pending_address_and_kills_the_link(app, client, mailbox):
+def test_cancel_button_forgets_the_pending_address_and_kills_the_link(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     html_login(client)
     link = request_change(client, mailbox)
@@ -146,7 +159,7 @@ def test_cancel_button_forgets_the_pending_address_and_kills_the_link(app, clien
     assert account(app) == ("ada@example.com", None)
 
 
-def test_cancel_without_the_csrf_token_keeps_the_change(app, client, mailbox):
+def test_cancel_without_the_csrf_token_keeps_the_change(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     html_login(client)
     request_change(client, mailbox)
@@ -155,7 +168,9 @@ def test_cancel_without_the_csrf_token_keeps_the_change(app, client, mailbox):
     assert account(app) == ("ada@example.com", "ada@new.example")
 
 
-def test_confirm_email_get_shows_a_button_and_changes_nothing_then_post_applies(app, client, mailbox):
+def test_confirm_email_get_shows_a_button_and_changes_nothing_then_post_applies(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     html_login(client)
     link = request_change(client, mailbox)
@@ -173,7 +188,7 @@ def test_confirm_email_get_shows_a_button_and_changes_nothing_then_post_applies(
     assert account(app) == ("ada@new.example", None)
 
 
-def test_confirm_email_post_without_the_csrf_token_changes_nothing(app, client, mailbox):
+def test_confirm_email_post_without_the_csrf_token_changes_nothing(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     html_login(client)
     link = request_change(client, mailbox)

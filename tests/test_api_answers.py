@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from flask_registration import get_state, openapi
 from flask_registration.flows.password import reset_token
@@ -38,7 +39,7 @@ def login(client: Any) -> dict[str, str]:
     return {"X-CSRFToken": client.get("/api/users/csrf-token").json["csrfToken"]}
 
 
-def test_every_204_of_the_api_has_no_content_type(app):
+def test_every_204_of_the_api_has_no_content_type(app: Flask) -> None:
     add_user(app, verified=False)
     client = app.test_client()
     assert_no_content(client.post("/api/users/verify", json={"email": "ada@example.com"}))
@@ -65,7 +66,7 @@ def test_every_204_of_the_api_has_no_content_type(app):
 
 
 @pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
-def test_loopbacks_get_confirm_answers_204_without_content_type(app):
+def test_loopbacks_get_confirm_answers_204_without_content_type(app: Flask) -> None:
     add_user(app, verified=False)
     user = ada(app)
     with app.test_request_context():
@@ -73,7 +74,7 @@ def test_loopbacks_get_confirm_answers_204_without_content_type(app):
     assert_no_content(app.test_client().get(f"/api/users/confirm?uid={user.id}&token={token}"))
 
 
-def test_unlinking_a_provider_answers_204_without_content_type(oauth_app):
+def test_unlinking_a_provider_answers_204_without_content_type(oauth_app: Flask) -> None:
     add_user(oauth_app)
     user = ada(oauth_app)
     with oauth_app.app_context():
@@ -84,7 +85,7 @@ def test_unlinking_a_provider_answers_204_without_content_type(oauth_app):
     assert_no_content(client.delete("/api/users/me/identities/local", headers=csrf))
 
 
-def test_a_reset_link_of_a_deleted_account_is_a_404_user_not_found(app):
+def test_a_reset_link_of_a_deleted_account_is_a_404_user_not_found(app: Flask) -> None:
     add_user(app)
     user = ada(app)
     with app.app_context():
@@ -107,14 +108,14 @@ def _refs(document: dict[str, Any]) -> set[str]:
     return found
 
 
-def test_the_document_lists_only_the_error_responses_its_operations_use():
+def test_the_document_lists_only_the_error_responses_its_operations_use() -> None:
     for identities in (False, True):
         document = openapi.document(identities=identities)
         assert set(document["components"]["responses"]) == _refs(document)
         assert ("Error409" in document["components"]["responses"]) is identities  # OAuth's only
 
 
-def test_the_documents_descriptions_are_commonmark_not_restructuredtext():
+def test_the_documents_descriptions_are_commonmark_not_restructuredtext() -> None:
     text = json.dumps(openapi.document(identities=True, access_tokens=True, loopback_confirm_links=True))
     assert "``" not in text
     # A bare <id> would be an HTML tag in CommonMark: it must be inside backticks.

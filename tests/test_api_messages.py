@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from flask_registration import ValidationError, get_state
 from flask_registration.flows.password import reset_token
@@ -170,7 +171,9 @@ CASES: list[tuple[str, str, dict[str, Any], bool, dict[str, list[str]], dict[str
 @pytest.mark.parametrize(
     ("path", "body", "logged_in", "codes", "messages"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_a_422_says_full_sentences_and_loopbacks_summary(app, path, body, logged_in, codes, messages):
+def test_a_422_says_full_sentences_and_loopbacks_summary(
+    app: Flask, path: Any, body: Any, logged_in: Any, codes: Any, messages: Any
+) -> None:
     add_user(app)
     if body.get("token") == "RESET":
         with app.app_context():
@@ -182,7 +185,7 @@ def test_a_422_says_full_sentences_and_loopbacks_summary(app, path, body, logged
     assert_422(r, codes, messages)
 
 
-def test_reauthenticate_without_a_password_says_so_in_a_sentence(app):
+def test_reauthenticate_without_a_password_says_so_in_a_sentence(app: Flask) -> None:
     add_user(app)
     client = app.test_client()
     assert client.post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD}).status_code == 200
@@ -191,7 +194,7 @@ def test_reauthenticate_without_a_password_says_so_in_a_sentence(app):
     assert_422(r, {"password": ["presence"]}, {"password": ["Enter your password."]})
 
 
-def test_a_taken_unique_column_names_the_field(app):
+def test_a_taken_unique_column_names_the_field(app: Flask) -> None:
     add_user(app)
     client = app.test_client()
     first = {"email": "one@example.com", "password": PASSWORD, "username": "ada"}
@@ -201,35 +204,35 @@ def test_a_taken_unique_column_names_the_field(app):
 
 
 @pytest.mark.app_config(REGISTRATION_SIGNUP_FIELDS=["username", "first_name"])
-def test_an_extra_fields_name_is_said_with_spaces(app):
+def test_an_extra_fields_name_is_said_with_spaces(app: Flask) -> None:
     r = app.test_client().post("/api/users", json={"email": "new@example.com", "password": PASSWORD, "first_name": []})
     message = "The first name must be text, a number, or true or false."
     assert_422(r, {"first_name": ["type"]}, {"first_name": [message]})
 
 
 @pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
-def test_a_taken_address_says_so_in_a_sentence(app):
+def test_a_taken_address_says_so_in_a_sentence(app: Flask) -> None:
     add_user(app)
     r = app.test_client().post("/api/users", json={"email": "ada@example.com", "password": PASSWORD})
     assert_422(r, {"email": ["uniqueness"]}, {"email": ["An account with this email address already exists."]})
 
 
-def test_an_address_without_a_dot_in_its_domain_gets_a_clear_422(app):
+def test_an_address_without_a_dot_in_its_domain_gets_a_clear_422(app: Flask) -> None:
     # LoopBack takes x@com; we refuse it (docs/loopback.rst), and say why in one sentence.
     r = app.test_client().post("/api/users", json={"email": "x@com", "password": PASSWORD})
     message = "This email address is not valid: the part after the @-sign should have a period."
     assert_422(r, {"email": ["format"]}, {"email": [message]})
 
 
-def test_an_address_too_long_says_how_long_it_may_be(app):
+def test_an_address_too_long_says_how_long_it_may_be(app: Flask) -> None:
     r = app.test_client().post("/api/users", json={"email": "a" * 250 + "@example.com", "password": PASSWORD})
     message = "This email address is too long: it can have at most 254 characters."
     assert_422(r, {"email": ["length"]}, {"email": [message]})
 
 
-def test_a_hooks_veto_on_one_field_gets_loopbacks_summary(app, registration):
+def test_a_hooks_veto_on_one_field_gets_loopbacks_summary(app: Flask, registration: Any) -> None:
     @registration.before_signup
-    def only_example_com(data):
+    def only_example_com(data: Any) -> None:
         if not data["email"].endswith("@example.com"):
             raise ValidationError("Use your example.com address.", field="email", field_code="domain")
 
@@ -237,7 +240,7 @@ def test_a_hooks_veto_on_one_field_gets_loopbacks_summary(app, registration):
     assert_422(r, {"email": ["domain"]}, {"email": ["Use your example.com address."]})
 
 
-def test_adding_a_field_error_keeps_the_summary_in_step():
+def test_adding_a_field_error_keeps_the_summary_in_step() -> None:
     error = ValidationError("Enter your email address.", field="email", field_code="presence")
     error.add("password", "presence", "Enter your password.")
     expected = (

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 SIGNUP, LOGIN, VERIFY = "/api/users", "/api/users/login", "/api/users/verify"
 PASSWORD = "correct horse battery"
@@ -19,17 +22,17 @@ GOOD = {
 }
 
 
-def _user_count(app) -> int:
+def _user_count(app: Flask) -> int:
     with app.app_context():
         return int(db.session.scalar(db.select(db.func.count()).select_from(User)))
 
 
-def _nothing_written(app, mailbox) -> None:
+def _nothing_written(app: Flask, mailbox: Mailbox) -> None:
     assert _user_count(app) == 0
     assert mailbox.messages == []
 
 
-def _raw(client, path: str, body: str | bytes, content_type: str = "application/json"):
+def _raw(client: Any, path: str, body: str | bytes, content_type: str = "application/json") -> Any:
     return client.post(path, data=body, content_type=content_type)
 
 
@@ -38,7 +41,7 @@ def _object(**raw: str) -> str:
     return "{" + ", ".join(f'"{name}": {value}' for name, value in raw.items()) + "}"
 
 
-def _error(r, status: int, code: str) -> dict:
+def _error(r: Any, status: int, code: str) -> dict:
     """The LoopBack error body of ``r``, checked for its status and code."""
     assert r.status_code == status, r.get_data(as_text=True)
     assert r.is_json
@@ -49,7 +52,7 @@ def _error(r, status: int, code: str) -> dict:
     return error
 
 
-def _field_codes(r) -> dict[str, list[str]]:
+def _field_codes(r: Any) -> dict[str, list[str]]:
     error = _error(r, 422, "VALIDATION_ERROR")
     assert error["name"] == "ValidationError"
     assert set(error["details"]["messages"]) == set(error["details"]["codes"])
@@ -85,14 +88,16 @@ def _field_codes(r) -> dict[str, list[str]]:
         "huge-int",
     ],
 )
-def test_malformed_json_is_400_malformed_json(app, client, mailbox, path, body):
+def test_malformed_json_is_400_malformed_json(app: Flask, client: Any, mailbox: Mailbox, path: Any, body: Any) -> None:
     _error(_raw(client, path, body), 400, "MALFORMED_JSON")
     _nothing_written(app, mailbox)
 
 
 @pytest.mark.parametrize("path", [SIGNUP, LOGIN, VERIFY])
 @pytest.mark.parametrize("body", ["[]", '[{"email": "a@x.com"}]', '"a@x.com"', "5", "null", "true"])
-def test_a_body_that_is_not_an_object_is_422_invalid_body(app, client, mailbox, path, body):
+def test_a_body_that_is_not_an_object_is_422_invalid_body(
+    app: Flask, client: Any, mailbox: Mailbox, path: Any, body: Any
+) -> None:
     # One code, one status on every endpoint, so a client can rely on either.
     error = _error(_raw(client, path, body), 422, "INVALID_BODY")
     assert error["name"] == "ValidationError"
@@ -100,20 +105,20 @@ def test_a_body_that_is_not_an_object_is_422_invalid_body(app, client, mailbox, 
 
 
 @pytest.mark.parametrize("path", [SIGNUP, LOGIN])
-def test_an_empty_body_is_missing_email_and_password(app, client, mailbox, path):
+def test_an_empty_body_is_missing_email_and_password(app: Flask, client: Any, mailbox: Mailbox, path: Any) -> None:
     for r in (client.post(path), _raw(client, path, "{}")):
         assert _field_codes(r) == {"email": ["presence"], "password": ["presence"]}
     _nothing_written(app, mailbox)
 
 
-def test_an_empty_body_to_verify_is_missing_email(app, client, mailbox):
+def test_an_empty_body_to_verify_is_missing_email(app: Flask, client: Any, mailbox: Mailbox) -> None:
     for r in (client.post(VERIFY), _raw(client, VERIFY, "{}")):
         assert _field_codes(r) == {"email": ["presence"]}
     _nothing_written(app, mailbox)
 
 
 @pytest.mark.parametrize("path", [SIGNUP, LOGIN, VERIFY])
-def test_a_body_over_the_size_limit_is_413(app, client, mailbox, path):
+def test_a_body_over_the_size_limit_is_413(app: Flask, client: Any, mailbox: Mailbox, path: Any) -> None:
     limit = app.config["REGISTRATION_MAX_BODY_SIZE"]
     body = json.dumps({**GOOD[path], "pad": "x" * limit})
     _error(_raw(client, path, body), 413, "PAYLOAD_TOO_LARGE")
@@ -122,7 +127,9 @@ def test_a_body_over_the_size_limit_is_413(app, client, mailbox, path):
 
 @pytest.mark.parametrize("path", [SIGNUP, LOGIN, VERIFY])
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"])
-def test_a_body_that_is_not_json_is_415(app, client, mailbox, path, content_type):
+def test_a_body_that_is_not_json_is_415(
+    app: Flask, client: Any, mailbox: Mailbox, path: Any, content_type: Any
+) -> None:
     _error(_raw(client, path, json.dumps(GOOD[path]), content_type), 415, "UNSUPPORTED_MEDIA_TYPE")
     _nothing_written(app, mailbox)
 
@@ -133,7 +140,9 @@ def test_a_body_that_is_not_json_is_415(app, client, mailbox, path, content_type
 @pytest.mark.parametrize("path", [SIGNUP, LOGIN])
 @pytest.mark.parametrize("missing", ["email", "password"])
 @pytest.mark.parametrize("how", ["absent", "null", "empty"])
-def test_a_missing_field_is_presence(app, client, mailbox, path, missing, how):
+def test_a_missing_field_is_presence(
+    app: Flask, client: Any, mailbox: Mailbox, path: Any, missing: Any, how: Any
+) -> None:
     body = dict(GOOD[path])
     if how == "absent":
         del body[missing]
@@ -161,7 +170,9 @@ def test_a_missing_field_is_presence(app, client, mailbox, path, missing, how):
         (VERIFY, "email", ["a@x.com"]),
     ],
 )
-def test_a_field_of_the_wrong_type_is_type(app, client, mailbox, path, field, value):
+def test_a_field_of_the_wrong_type_is_type(
+    app: Flask, client: Any, mailbox: Mailbox, path: Any, field: Any, value: Any
+) -> None:
     body = {**GOOD[path], field: value}
     assert _field_codes(client.post(path, json=body)) == {field: ["type"]}
     _nothing_written(app, mailbox)
@@ -169,7 +180,7 @@ def test_a_field_of_the_wrong_type_is_type(app, client, mailbox, path, field, va
 
 @pytest.mark.parametrize("path", [SIGNUP, LOGIN, VERIFY])
 @pytest.mark.parametrize("field", ["isAdmin", "x" * 200])
-def test_an_unknown_field_is_refused(app, client, mailbox, path, field):
+def test_an_unknown_field_is_refused(app: Flask, client: Any, mailbox: Mailbox, path: Any, field: Any) -> None:
     body = {**GOOD[path], field: True}
     codes = _field_codes(client.post(path, json=body))
     assert list(codes.values()) == [["unknown"]]
@@ -190,7 +201,9 @@ def test_an_unknown_field_is_refused(app, client, mailbox, path, field):
     ],
     ids=["7-chars", "over-max", "lone-surrogate", "nul"],
 )
-def test_a_bad_password_is_refused_at_signup(app, client, mailbox, password, code):
+def test_a_bad_password_is_refused_at_signup(
+    app: Flask, client: Any, mailbox: Mailbox, password: Any, code: Any
+) -> None:
     assert app.config["REGISTRATION_PASSWORD_MAX_LENGTH"] == 1024
     r = _raw(client, SIGNUP, _object(email='"a@x.com"', password=password))
     assert _field_codes(r) == {"password": [code]}
@@ -211,7 +224,9 @@ ABSURD_IDS = ["no-at", "300-chars", "nul", "lone-surrogate", "newline-bcc", "crl
 
 @pytest.mark.parametrize("path", [SIGNUP, VERIFY])
 @pytest.mark.parametrize("email, code", ABSURD_EMAILS, ids=ABSURD_IDS)
-def test_an_absurd_email_is_refused(app, client, mailbox, path, email, code):
+def test_an_absurd_email_is_refused(
+    app: Flask, client: Any, mailbox: Mailbox, path: Any, email: Any, code: Any
+) -> None:
     extra = {"password": json.dumps(PASSWORD)} if path == SIGNUP else {}
     r = _raw(client, path, _object(email=email, **extra))
     assert _field_codes(r) == {"email": [code]}
@@ -219,7 +234,7 @@ def test_an_absurd_email_is_refused(app, client, mailbox, path, email, code):
 
 
 @pytest.mark.parametrize("email, code", ABSURD_EMAILS, ids=ABSURD_IDS)
-def test_an_absurd_email_at_login_is_refused(app, client, mailbox, email, code):
+def test_an_absurd_email_at_login_is_refused(app: Flask, client: Any, mailbox: Mailbox, email: Any, code: Any) -> None:
     r = _raw(client, LOGIN, _object(email=email, password=json.dumps(PASSWORD)))
     if code == "type":
         assert _field_codes(r) == {"email": ["type"]}
@@ -231,7 +246,7 @@ def test_an_absurd_email_at_login_is_refused(app, client, mailbox, email, code):
 # Login failures look alike.
 
 
-def test_wrong_password_and_unknown_user_get_identical_401s(app, client, mailbox):
+def test_wrong_password_and_unknown_user_get_identical_401s(app: Flask, client: Any, mailbox: Mailbox) -> None:
     assert client.post(SIGNUP, json={"email": "known@x.com", "password": PASSWORD}).status_code == 202
     mailbox.wait_for(1)
     answers = [
@@ -269,7 +284,7 @@ CONFIRM_QUERIES = {
 
 @pytest.mark.parametrize("query", list(CONFIRM_QUERIES.values()), ids=list(CONFIRM_QUERIES))
 @pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
-def test_a_bad_confirm_link_is_400_invalid_token(app, client, mailbox, query):
+def test_a_bad_confirm_link_is_400_invalid_token(app: Flask, client: Any, mailbox: Mailbox, query: Any) -> None:
     _error(client.get("/api/users/confirm" + query), 400, "INVALID_TOKEN")
     assert client.get("/confirm" + query).status_code == 400
     _nothing_written(app, mailbox)
@@ -280,8 +295,8 @@ POSTED_CONFIRM_PROBLEMS = {"nothing", "no-token", "no-uid", "both-empty", "nul"}
 
 
 @pytest.mark.parametrize("name", list(CONFIRM_QUERIES))
-def test_a_bad_confirm_link_pressed_is_refused_cleanly(app, client, mailbox, name):
-    # The page's button (HTML) and POST /api/users/confirm (JSON): a clean 4xx, nothing written.
+def test_a_bad_confirm_link_pressed_is_refused_cleanly(app: Flask, client: Any, mailbox: Mailbox, name: Any) -> None:
+    # The page's button (HTML) and POST /api/users/confirm (JSON) -> None: a clean 4xx, nothing written.
     from urllib.parse import parse_qsl
 
     params = dict(parse_qsl(CONFIRM_QUERIES[name][1:], keep_blank_values=True, errors="replace"))
@@ -296,7 +311,7 @@ def test_a_bad_confirm_link_pressed_is_refused_cleanly(app, client, mailbox, nam
 
 
 @pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
-def test_a_link_for_one_user_does_not_confirm_another(app, client, mailbox):
+def test_a_link_for_one_user_does_not_confirm_another(app: Flask, client: Any, mailbox: Mailbox) -> None:
     for address in ("one@x.com", "two@x.com"):
         assert client.post(SIGNUP, json={"email": address, "password": PASSWORD}).status_code == 202
     first = mailbox.wait_for(2)[0]

@@ -14,7 +14,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 
 
 @pytest.mark.slow
-def test_quick_benchmark_prints_the_figures_and_sql_counts(tmp_path):
+def test_quick_benchmark_prints_the_figures_and_sql_counts(tmp_path: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONWARNINGS": "error"}
     result = subprocess.run(
         [sys.executable, str(BENCH), "--quick"],

@@ -89,7 +89,7 @@ def too_large(app: Flask) -> bytes:
     return b"email=" + b"x" * (limit + 1 - len(b"email="))
 
 
-def test_every_library_route_refuses_a_body_over_the_limit(app):
+def test_every_library_route_refuses_a_body_over_the_limit(app: Flask) -> None:
     routes = library_requests(app)
     assert {blueprint for blueprint, _, _ in routes} == LIBRARY_BLUEPRINTS
     body = too_large(app)
@@ -110,20 +110,20 @@ def test_every_library_route_refuses_a_body_over_the_limit(app):
 
 
 @pytest.mark.parametrize("path", ["/login/local/email", "/account/connections/local/unlink"])
-def test_a_body_at_the_limit_is_read(app, path):
+def test_a_body_at_the_limit_is_read(app: Flask, path: Any) -> None:
     # One byte less gets past the size check, to the page's own answer.
     body = too_large(app)[:-1]
     r = app.test_client().post(path, data=body, content_type="application/x-www-form-urlencoded")
     assert r.status_code != 413
 
 
-def test_the_apps_own_routes_keep_their_own_limit(app):
+def test_the_apps_own_routes_keep_their_own_limit(app: Flask) -> None:
     body = b"x" * (4 * app.config["REGISTRATION_MAX_BODY_SIZE"])
     r = app.test_client().post("/upload", data=body, content_type="application/octet-stream")
     assert r.status_code == 200 and r.data == str(len(body)).encode()
 
 
-def test_the_limit_holds_when_csrfprotect_was_set_up_first(database_url):
+def test_the_limit_holds_when_csrfprotect_was_set_up_first(database_url: str) -> None:
     """CSRFProtect reads the form of every POST to find its token: set up before the
     extension, its check runs first, and would read the whole body before a limit set in
     a ``before_request`` of ours."""

@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import CHROMIUM, free_port, serve
 from tests.helpers import made_ago
 from tests.models import User, db, make_app
+from tests.smtp import Mailbox
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "artifacts/screenshots"))
 
@@ -68,7 +69,7 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
-def test_sign_up_verify_log_in_and_out_in_the_browser(live, page, mailbox):
+def test_sign_up_verify_log_in_and_out_in_the_browser(live: Any, page: Any, mailbox: Mailbox) -> None:
     _, base = live
     page.goto(f"{base}/signup")
     shot(page, "signup")
@@ -107,7 +108,7 @@ def test_sign_up_verify_log_in_and_out_in_the_browser(live, page, mailbox):
     assert page.url.startswith(f"{base}/login?next=")
 
 
-def test_login_waits_for_verification_in_the_browser(live, page, mailbox):
+def test_login_waits_for_verification_in_the_browser(live: Any, page: Any, mailbox: Mailbox) -> None:
     _, base = live
     page.goto(f"{base}/signup")
     page.get_by_label("Email").fill("waits@example.com")
@@ -125,7 +126,7 @@ def test_login_waits_for_verification_in_the_browser(live, page, mailbox):
     assert page.get_by_role("link", name="send a new link").is_visible()
 
 
-def test_every_validation_error_is_shown_and_tied_to_its_field(live, page):
+def test_every_validation_error_is_shown_and_tied_to_its_field(live: Any, page: Any) -> None:
     _, base = live
     page.goto(f"{base}/signup")
     page.get_by_label("Email").fill("not-an-email")
@@ -146,7 +147,7 @@ def test_every_validation_error_is_shown_and_tied_to_its_field(live, page):
     shot(page, "signup-error")
 
 
-def test_the_expired_link_page_offers_a_resend_that_works(live, page, mailbox):
+def test_the_expired_link_page_offers_a_resend_that_works(live: Any, page: Any, mailbox: Mailbox) -> None:
     app, base = live
     with app.app_context():
         user = User(email="late@example.com", password_hash=None)

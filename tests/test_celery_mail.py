@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
 from flask_mail import Message
 
 from tests.helpers import optional
+from tests.smtp import Mailbox
 
 redis = optional("redis")
 optional("celery")  # the ``celery`` extra; skipped without it, except under CI
@@ -30,9 +32,10 @@ from celery.contrib.testing.worker import start_worker  # noqa: E402
 from flask_registration import signals as registration_signals  # noqa: E402
 from flask_registration.contrib.celery import TASK_NAME, init_celery, message_from_dict, message_to_dict  # noqa: E402
 from flask_registration.mail import flask_mail_sender  # noqa: E402
-from tests.conftest import Mailbox, MailHandler, free_port  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.helpers import press_confirm  # noqa: E402
 from tests.models import User, db, make_app  # noqa: E402
+from tests.smtp import MailHandler  # noqa: E402
 
 PASSWORD = "correct horse battery"
 #: Retries come within a second or two, so these tests wait on events, not on time.
@@ -57,7 +60,7 @@ def make_celery(broker_url: str) -> Celery:
 
 
 @pytest.fixture
-def queued(app, redis_url) -> Any:
+def queued(app: Flask, redis_url: str) -> Any:
     """``app`` with its mail queued on a fresh Celery app; the failed queue is the test's own."""
     app.config["REGISTRATION_MAIL_FAILED_QUEUE"] = f"registration-test-failed-{uuid.uuid4().hex}"
     celery = make_celery(redis_url)
@@ -134,7 +137,7 @@ def seen() -> Iterator[Seen]:
     signals.task_success.disconnect(events.on_success)
 
 
-def sign_up(client, email: str = "ada@example.com") -> Any:
+def sign_up(client: Any, email: str = "ada@example.com") -> Any:
     response = client.post("/api/users", json={"email": email, "password": PASSWORD})
     assert response.status_code == 202, response.json
     return response.json
@@ -148,7 +151,7 @@ def wait_for_message(handler: MailHandler) -> Any:
     return Mailbox(handler, "127.0.0.1", 0).wait_for(1, timeout=WAIT)[0]
 
 
-def failed_entries(app, redis_url: str) -> list[dict[str, Any]]:
+def failed_entries(app: Flask, redis_url: str) -> list[dict[str, Any]]:
     """What the failed queue holds, read as an operator would (``redis-cli LRANGE``):
     kombu keeps each message in the Redis list named after the queue."""
     client = redis.Redis.from_url(redis_url)
@@ -166,7 +169,9 @@ def failed_entries(app, redis_url: str) -> list[dict[str, Any]]:
     return entries
 
 
-def test_signup_queues_the_email_and_the_worker_sends_it(app, client, mailbox, queued):
+def test_signup_queues_the_email_and_the_worker_sends_it(
+    app: Flask, client: Any, mailbox: Mailbox, queued: Any
+) -> None:
     body = sign_up(client)
     assert body["emailSent"] is True  # handed to the queue
     # No worker runs yet, so nothing can have been sent: the request did not talk SMTP.
@@ -185,7 +190,7 @@ def test_signup_queues_the_email_and_the_worker_sends_it(app, client, mailbox, q
 
 
 @FAST_RETRIES
-def test_mail_server_down_the_task_retries_until_it_is_back(app, client, queued, seen):
+def test_mail_server_down_the_task_retries_until_it_is_back(app: Flask, client: Any, queued: Any, seen: Any) -> None:
     port = free_port()
     app.extensions["mail"].port = port  # nothing listens there yet
     with worker(queued):
@@ -202,7 +207,9 @@ def test_mail_server_down_the_task_retries_until_it_is_back(app, client, queued,
 
 @FAST_RETRIES
 @pytest.mark.app_config(REGISTRATION_MAIL_MAX_RETRIES=1)
-def test_after_the_last_retry_the_message_is_kept_and_can_be_queued_again(app, client, queued, seen, caplog, redis_url):
+def test_after_the_last_retry_the_message_is_kept_and_can_be_queued_again(
+    app: Flask, client: Any, queued: Any, seen: Any, caplog: pytest.LogCaptureFixture, redis_url: str
+) -> None:
     port = free_port()
     app.extensions["mail"].port = port
     caplog.set_level(logging.ERROR, logger="flask_registration")
@@ -235,7 +242,9 @@ class RefusingHandler(MailHandler):
 
 
 @FAST_RETRIES
-def test_a_recipient_refused_for_good_is_kept_without_retrying(app, client, queued, seen, redis_url):
+def test_a_recipient_refused_for_good_is_kept_without_retrying(
+    app: Flask, client: Any, queued: Any, seen: Any, redis_url: str
+) -> None:
     port = free_port()
     app.extensions["mail"].port = port
     with smtp_on(port, RefusingHandler()), worker(queued):
@@ -255,7 +264,9 @@ class HangUpAtQuit(MailHandler):
 
 
 @FAST_RETRIES
-def test_a_server_that_hangs_up_after_taking_the_message_gets_it_once(app, client, queued, seen):
+def test_a_server_that_hangs_up_after_taking_the_message_gets_it_once(
+    app: Flask, client: Any, queued: Any, seen: Any
+) -> None:
     port = free_port()
     app.extensions["mail"].port = port
     with smtp_on(port, HangUpAtQuit()) as handler, worker(queued):
@@ -265,7 +276,9 @@ def test_a_server_that_hangs_up_after_taking_the_message_gets_it_once(app, clien
     assert seen.retries == 0 and not seen.failed.is_set()
 
 
-def test_a_broker_that_is_down_reports_the_email_as_not_sent_and_keeps_the_user(app, client, mailbox):
+def test_a_broker_that_is_down_reports_the_email_as_not_sent_and_keeps_the_user(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     init_celery(app, make_celery(f"redis://127.0.0.1:{free_port()}/0"))
     failures: list[Any] = []
     with registration_signals.mail_failed.connected_to(lambda sender, **kw: failures.append(kw), app):
@@ -276,7 +289,7 @@ def test_a_broker_that_is_down_reports_the_email_as_not_sent_and_keeps_the_user(
         assert db.session.scalars(db.select(User.email)).all() == ["ada@example.com"]
 
 
-def test_a_message_survives_the_trip_through_json(app):
+def test_a_message_survives_the_trip_through_json(app: Flask) -> None:
     with app.app_context():
         message = Message(
             subject="Sujet é",
@@ -298,7 +311,7 @@ def test_a_message_survives_the_trip_through_json(app):
         assert again.as_string().count("X-Kind: verify") == 1
 
 
-def test_a_message_with_an_attachment_is_not_queued(app):
+def test_a_message_with_an_attachment_is_not_queued(app: Flask) -> None:
     with app.app_context():
         message = Message(subject="s", recipients=["a@example.com"], body="b")
         message.attach("a.txt", "text/plain", b"data")
@@ -306,7 +319,7 @@ def test_a_message_with_an_attachment_is_not_queued(app):
             message_to_dict(message)
 
 
-def test_init_celery_twice_or_for_two_apps_is_an_error(app, database_url):
+def test_init_celery_twice_or_for_two_apps_is_an_error(app: Flask, database_url: str) -> None:
     celery = make_celery("redis://127.0.0.1:1/0")
     init_celery(app, celery)
     with pytest.raises(RuntimeError, match="already called"):
@@ -316,7 +329,7 @@ def test_init_celery_twice_or_for_two_apps_is_an_error(app, database_url):
         init_celery(other, celery)
 
 
-def test_the_task_sends_with_the_sender_the_app_had_before(app, mailbox):
+def test_the_task_sends_with_the_sender_the_app_had_before(app: Flask, mailbox: Mailbox) -> None:
     celery = make_celery("redis://127.0.0.1:1/0")
     task = init_celery(app, celery)
     assert task.send_now is flask_mail_sender
@@ -333,6 +346,6 @@ def test_the_task_sends_with_the_sender_the_app_had_before(app, mailbox):
         ("REGISTRATION_MAIL_FAILED_QUEUE", "", "cannot be empty"),
     ],
 )
-def test_mail_queue_settings_are_checked_at_init_app(key, value, message):
+def test_mail_queue_settings_are_checked_at_init_app(key: Any, value: Any, message: Any) -> None:
     with pytest.raises(RuntimeError, match=message):
         make_app({key: value})

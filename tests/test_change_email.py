@@ -5,32 +5,35 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import Flask
 
 from tests.helpers import add_user, can_log_in, hidden, link_params, made_ago
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse"
 NEW = "ada@new.example"
 NO_ENUMERATION = pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
 
 
-def access_token(app, email: str = "ada@example.com") -> str:
+def access_token(app: Flask, email: str = "ada@example.com") -> str:
     r = app.test_client().post("/api/users/login", json={"email": email, "password": PASSWORD})
     assert r.status_code == 200
     return str(r.json["id"])
 
 
 @pytest.fixture
-def auth(app) -> dict[str, str]:
+def auth(app: Flask) -> dict[str, str]:
     """Ada, verified, and an access token of hers as request headers."""
     add_user(app)
     return {"Authorization": f"Bearer {access_token(app)}"}
 
 
-def ask(app, auth, new_email: str = NEW, password: str = PASSWORD):
+def ask(app: Flask, auth: Any, new_email: str = NEW, password: str = PASSWORD) -> Any:
     return app.test_client().post(
         "/api/users/change-email", json={"newEmail": new_email, "password": password}, headers=auth
     )
@@ -40,12 +43,12 @@ def query_of(link: str) -> str:
     return urlsplit(link).query
 
 
-def confirm_json(app, link: str):
+def confirm_json(app: Flask, link: str) -> Any:
     """Follow a link through the JSON API, from a client without cookies."""
     return app.test_client().post("/api/users/confirm-email", json=link_params(link))
 
 
-def confirm_html(app, link: str):
+def confirm_html(app: Flask, link: str) -> Any:
     """Follow a link as a browser does: open the page, press its button."""
     browser = app.test_client()
     parts = urlsplit(link)
@@ -53,25 +56,27 @@ def confirm_html(app, link: str):
     return browser.post("/confirm-email", data=fields)
 
 
-def link_to(mailbox, address: str) -> str:
+def link_to(mailbox: Mailbox, address: str) -> str:
     (msg,) = [m for m in mailbox.messages if m["To"] == address and m["Subject"] == "Confirm your new email address"]
     return mailbox.link(msg, "/confirm-email")
 
 
-def account(app, user_id: int | None = None, email: str | None = None) -> dict:
+def account(app: Flask, user_id: int | None = None, email: str | None = None) -> dict:
     with app.app_context():
         query = db.select(User).filter_by(id=user_id) if user_id else db.select(User).filter_by(email=email)
         u = db.session.scalars(query).one()
         return {"id": u.id, "email": u.email, "pending": u.pending_email, "verified": u.email_verified}
 
 
-def me(app, auth) -> dict:
+def me(app: Flask, auth: Any) -> dict:
     r = app.test_client().get("/api/users/me", headers=auth)
     assert r.status_code == 200
     return dict(r.json)
 
 
-def test_request_keeps_the_old_address_in_force_until_the_link_is_followed(app, auth, mailbox):
+def test_request_keeps_the_old_address_in_force_until_the_link_is_followed(
+    app: Flask, auth: Any, mailbox: Mailbox
+) -> None:
     r = ask(app, auth)
     assert r.status_code == 202 and r.json["emailSent"] is True
     mailbox.wait_for(2)
@@ -80,7 +85,9 @@ def test_request_keeps_the_old_address_in_force_until_the_link_is_followed(app, 
     assert body["email"] == "ada@example.com" and body["pendingEmail"] == NEW
 
 
-def test_new_address_gets_the_link_and_the_old_one_a_notice_without_a_link(app, auth, mailbox):
+def test_new_address_gets_the_link_and_the_old_one_a_notice_without_a_link(
+    app: Flask, auth: Any, mailbox: Mailbox
+) -> None:
     assert ask(app, auth).status_code == 202
     messages = mailbox.wait_for(2)
     assert sorted(m["To"] for m in messages) == sorted([NEW, "ada@example.com"])
@@ -95,7 +102,7 @@ def test_new_address_gets_the_link_and_the_old_one_a_notice_without_a_link(app, 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
 @pytest.mark.parametrize("follow", [confirm_json, confirm_html], ids=["json", "html"])
-def test_following_the_link_applies_the_address_verified(app, mailbox, follow):
+def test_following_the_link_applies_the_address_verified(app: Flask, mailbox: Mailbox, follow: Any) -> None:
     add_user(app, verified=False)
     auth = {"Authorization": f"Bearer {access_token(app)}"}
     assert ask(app, auth).status_code == 202
@@ -107,7 +114,7 @@ def test_following_the_link_applies_the_address_verified(app, mailbox, follow):
 
 
 @pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
-def test_json_link_follows_a_local_redirect_only(app, auth, mailbox):
+def test_json_link_follows_a_local_redirect_only(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     assert ask(app, auth).status_code == 202
     mailbox.wait_for(2)
     link = link_to(mailbox, NEW)
@@ -116,7 +123,7 @@ def test_json_link_follows_a_local_redirect_only(app, auth, mailbox):
     assert account(app, email=NEW)["pending"] is None
 
 
-def test_link_used_twice_is_refused_the_second_time(app, auth, mailbox):
+def test_link_used_twice_is_refused_the_second_time(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     assert ask(app, auth).status_code == 202
     mailbox.wait_for(2)
     link = link_to(mailbox, NEW)
@@ -126,7 +133,7 @@ def test_link_used_twice_is_refused_the_second_time(app, auth, mailbox):
     assert me(app, auth)["email"] == NEW
 
 
-def test_a_second_request_makes_the_first_link_useless(app, auth, mailbox):
+def test_a_second_request_makes_the_first_link_useless(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     assert ask(app, auth).status_code == 202
     assert ask(app, auth, "ada@second.example").status_code == 202
     mailbox.wait_for(4)
@@ -138,7 +145,7 @@ def test_a_second_request_makes_the_first_link_useless(app, auth, mailbox):
     assert me(app, auth)["email"] == "ada@second.example"
 
 
-def test_link_with_another_users_id_is_refused(app, auth, mailbox):
+def test_link_with_another_users_id_is_refused(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     add_user(app, "grace@example.com")
     grace = account(app, email="grace@example.com")
     assert ask(app, auth).status_code == 202
@@ -150,7 +157,7 @@ def test_link_with_another_users_id_is_refused(app, auth, mailbox):
     assert me(app, auth)["email"] == "ada@example.com"
 
 
-def test_racing_requests_never_apply_an_address_nobody_confirmed(app, mailbox):
+def test_racing_requests_never_apply_an_address_nobody_confirmed(app: Flask, mailbox: Mailbox) -> None:
     # Devise CVE-2026-32700: two change requests at once must not leave the account on
     # an address that a link sent elsewhere confirms.
     add_user(app)
@@ -190,7 +197,9 @@ def test_racing_requests_never_apply_an_address_nobody_confirmed(app, mailbox):
     assert me(app, heads[0])["email"] == applied[0]
 
 
-def test_taken_address_answers_alike_tells_its_owner_and_changes_nothing(app, auth, mailbox):
+def test_taken_address_answers_alike_tells_its_owner_and_changes_nothing(
+    app: Flask, auth: Any, mailbox: Mailbox
+) -> None:
     add_user(app, "grace@example.com")
     free = ask(app, auth, "free@example.com")
     mailbox.wait_for(2)
@@ -207,7 +216,7 @@ def test_taken_address_answers_alike_tells_its_owner_and_changes_nothing(app, au
     assert me(app, auth)["email"] == "ada@example.com"
 
 
-def test_taken_address_shows_the_requester_what_a_free_one_shows(app, auth, mailbox):
+def test_taken_address_shows_the_requester_what_a_free_one_shows(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     # With enumeration prevention on, what the requester can read back must not say
     # whether the address has an account: after a free one, /me shows it pending.
     add_user(app, "grace@example.com")
@@ -217,7 +226,9 @@ def test_taken_address_shows_the_requester_what_a_free_one_shows(app, auth, mail
     assert me(app, auth).get("pendingEmail", "grace@example.com") == "grace@example.com"
 
 
-def test_taken_address_makes_the_earlier_link_useless_as_a_free_one_does(app, auth, mailbox):
+def test_taken_address_makes_the_earlier_link_useless_as_a_free_one_does(
+    app: Flask, auth: Any, mailbox: Mailbox
+) -> None:
     # After a second request to a free address the first link is dead (tested above);
     # if a taken address left it alive, following it would tell the address is taken.
     add_user(app, "grace@example.com")
@@ -230,7 +241,7 @@ def test_taken_address_makes_the_earlier_link_useless_as_a_free_one_does(app, au
 
 
 @NO_ENUMERATION
-def test_taken_address_is_a_422_when_enumeration_is_allowed(app, auth, mailbox):
+def test_taken_address_is_a_422_when_enumeration_is_allowed(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     add_user(app, "grace@example.com")
     r = ask(app, auth, "grace@example.com")
     assert r.status_code == 422
@@ -238,7 +249,9 @@ def test_taken_address_is_a_422_when_enumeration_is_allowed(app, auth, mailbox):
     assert mailbox.messages == [] and me(app, auth)["pendingEmail"] is None
 
 
-def test_address_taken_between_request_and_confirm_is_a_422_and_changes_nothing(app, auth, mailbox):
+def test_address_taken_between_request_and_confirm_is_a_422_and_changes_nothing(
+    app: Flask, auth: Any, mailbox: Mailbox
+) -> None:
     assert ask(app, auth).status_code == 202
     mailbox.wait_for(2)
     link = link_to(mailbox, NEW)
@@ -251,7 +264,7 @@ def test_address_taken_between_request_and_confirm_is_a_422_and_changes_nothing(
     assert can_log_in(app, email="ada@example.com")
 
 
-def test_cancel_makes_the_link_stop_working(app, auth, mailbox):
+def test_cancel_makes_the_link_stop_working(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     assert ask(app, auth).status_code == 202
     mailbox.wait_for(2)
     r = app.test_client().post("/api/users/change-email/cancel", headers=auth)
@@ -262,28 +275,28 @@ def test_cancel_makes_the_link_stop_working(app, auth, mailbox):
     assert me(app, auth)["email"] == "ada@example.com"
 
 
-def test_wrong_password_is_refused_and_sends_nothing(app, auth, mailbox):
+def test_wrong_password_is_refused_and_sends_nothing(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     r = ask(app, auth, password="wrong horse")
     assert r.status_code == 400 and r.json["error"]["code"] == "INVALID_PASSWORD"
     assert mailbox.messages == [] and me(app, auth)["pendingEmail"] is None
 
 
 @pytest.mark.parametrize("same", ["ada@example.com", "ADA@Example.com"])
-def test_the_current_address_is_a_422(app, auth, mailbox, same):
+def test_the_current_address_is_a_422(app: Flask, auth: Any, mailbox: Mailbox, same: Any) -> None:
     r = ask(app, auth, same)
     assert r.status_code == 422
     assert r.json["error"]["details"]["codes"] == {"newEmail": ["same"]}
     assert mailbox.messages == []
 
 
-def test_not_logged_in_is_a_401(app, client, mailbox):
+def test_not_logged_in_is_a_401(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     r = client.post("/api/users/change-email", json={"newEmail": NEW, "password": PASSWORD})
     assert r.status_code == 401 and r.json["error"]["code"] == "AUTHORIZATION_REQUIRED"
     assert mailbox.messages == []
 
 
-def test_expired_link_is_refused_as_expired(app, auth, mailbox):
+def test_expired_link_is_refused_as_expired(app: Flask, auth: Any, mailbox: Mailbox) -> None:
     # Aging the link without waiting two days: stamp it three days ago.
     with made_ago(int(timedelta(days=3).total_seconds())):
         assert ask(app, auth).status_code == 202

@@ -14,21 +14,23 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from flask import Flask
 
 from flask_registration import ValidationError, signals
 from flask_registration.models import utcnow
 from flask_registration.state import get_state
 from tests.helpers import add_user, press_confirm_with_new_password
 from tests.models import AccessToken, User, db
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse battery"
 
 
-def run(app, *args: str, input: str | None = None) -> Any:
+def run(app: Flask, *args: str, input: str | None = None) -> Any:
     return app.test_cli_runner().invoke(args=["registration", *args], input=input)
 
 
-def fails(result, *texts: str, status: int = 1) -> None:
+def fails(result: Any, *texts: str, status: int = 1) -> None:
     """A clear error: the exit status, each text in the output, and no traceback."""
     assert result.exit_code == status, result.output
     assert isinstance(result.exception, SystemExit), result.exception
@@ -37,7 +39,7 @@ def fails(result, *texts: str, status: int = 1) -> None:
         assert text in result.output
 
 
-def find(app, email: str) -> User | None:
+def find(app: Flask, email: str) -> User | None:
     with app.app_context():
         user = db.session.scalars(db.select(User).filter_by(email=email)).first()
         if user is not None:
@@ -45,12 +47,12 @@ def find(app, email: str) -> User | None:
         return user
 
 
-def emails(app) -> list[str]:
+def emails(app: Flask) -> list[str]:
     with app.app_context():
         return list(db.session.scalars(db.select(User.email).order_by(User.id)))
 
 
-def test_the_group_lists_every_command(app):
+def test_the_group_lists_every_command(app: Flask) -> None:
     result = run(app, "--help")
     assert result.exit_code == 0
     for command in (
@@ -68,7 +70,9 @@ def test_the_group_lists_every_command(app):
 # create-user
 
 
-def test_create_user_asks_for_the_password_twice_and_the_user_can_log_in_once_verified(app, client, mailbox):
+def test_create_user_asks_for_the_password_twice_and_the_user_can_log_in_once_verified(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     result = run(app, "create-user", "Ada@Example.com", input=f"{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert "Created user ada@example.com" in result.output
@@ -84,7 +88,7 @@ def test_create_user_asks_for_the_password_twice_and_the_user_can_log_in_once_ve
     assert client.post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD}).status_code == 200
 
 
-def test_create_user_reads_the_password_from_stdin_and_can_mark_it_verified(app, client):
+def test_create_user_reads_the_password_from_stdin_and_can_mark_it_verified(app: Flask, client: Any) -> None:
     result = run(app, "create-user", "bob@example.com", "--password-stdin", "--verified", input=f"{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert "verified." in result.output and "not verified" not in result.output
@@ -92,7 +96,7 @@ def test_create_user_reads_the_password_from_stdin_and_can_mark_it_verified(app,
     assert client.post("/api/users/login", json={"email": "bob@example.com", "password": PASSWORD}).status_code == 200
 
 
-def test_create_user_runs_the_signup_hooks_and_signals(app, registration):
+def test_create_user_runs_the_signup_hooks_and_signals(app: Flask, registration: Any) -> None:
     seen: list[Any] = []
     registration.before_signup(lambda data: seen.append(("before_signup", dict(data))))
     registration.after_signup(lambda user, data: seen.append(("after_signup", user.email, data)))
@@ -108,9 +112,9 @@ def test_create_user_runs_the_signup_hooks_and_signals(app, registration):
     ]
 
 
-def test_a_before_signup_veto_is_an_error_and_creates_nothing(app, registration):
+def test_a_before_signup_veto_is_an_error_and_creates_nothing(app: Flask, registration: Any) -> None:
     @registration.before_signup
-    def only_example_org(data):
+    def only_example_org(data: Any) -> None:
         if not data["email"].endswith("@example.org"):
             raise ValidationError("must be an example.org address.", field="email", field_code="domain")
 
@@ -119,9 +123,9 @@ def test_a_before_signup_veto_is_an_error_and_creates_nothing(app, registration)
     assert emails(app) == []
 
 
-def test_a_before_confirm_veto_leaves_the_created_user_unverified(app, registration):
+def test_a_before_confirm_veto_leaves_the_created_user_unverified(app: Flask, registration: Any) -> None:
     @registration.before_confirm
-    def not_yet(user):
+    def not_yet(user: Any) -> None:
         raise ValidationError("cannot be verified by hand.", field="email", field_code="manual")
 
     result = run(app, "create-user", "e@example.com", "--password-stdin", "--verified", input=PASSWORD)
@@ -133,7 +137,9 @@ def test_a_before_confirm_veto_leaves_the_created_user_unverified(app, registrat
     ("email", "message"),
     [("not-an-address", "This email address is not valid"), ("a@@b.com", "This email address is not valid")],
 )
-def test_create_user_refuses_an_invalid_email_before_asking_for_a_password(app, email, message):
+def test_create_user_refuses_an_invalid_email_before_asking_for_a_password(
+    app: Flask, email: Any, message: Any
+) -> None:
     result = run(app, "create-user", email, input=f"{PASSWORD}\n{PASSWORD}\n")
     fails(result, message)
     assert "Password" not in result.output
@@ -141,7 +147,7 @@ def test_create_user_refuses_an_invalid_email_before_asking_for_a_password(app, 
 
 
 @pytest.mark.app_config(REGISTRATION_PASSWORD_MIN_LENGTH=12)
-def test_create_user_refuses_a_short_password(app):
+def test_create_user_refuses_a_short_password(app: Flask) -> None:
     fails(
         run(app, "create-user", "f@example.com", "--password-stdin", input="short pw\n"),
         "The password must be at least 12 characters long.",
@@ -150,7 +156,7 @@ def test_create_user_refuses_a_short_password(app):
     assert emails(app) == []
 
 
-def test_create_user_refuses_a_taken_address_whatever_its_case(app):
+def test_create_user_refuses_a_taken_address_whatever_its_case(app: Flask) -> None:
     add_user(app, "g@example.com", verified=False)
     fails(
         run(app, "create-user", "G@Example.COM", "--password-stdin", input=PASSWORD),
@@ -159,7 +165,7 @@ def test_create_user_refuses_a_taken_address_whatever_its_case(app):
     assert emails(app) == ["g@example.com"]
 
 
-def test_create_user_with_passwords_that_differ_says_so_and_asks_again(app):
+def test_create_user_with_passwords_that_differ_says_so_and_asks_again(app: Flask) -> None:
     result = run(app, "create-user", "h@example.com", input=f"{PASSWORD}\nsomething else\n{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert "do not match" in result.output
@@ -167,7 +173,7 @@ def test_create_user_with_passwords_that_differ_says_so_and_asks_again(app):
     assert emails(app) == ["h@example.com"]
 
 
-def test_create_user_with_passwords_that_differ_and_no_more_input_creates_nothing(app):
+def test_create_user_with_passwords_that_differ_and_no_more_input_creates_nothing(app: Flask) -> None:
     result = run(app, "create-user", "h@example.com", input=f"{PASSWORD}\nsomething else\n")
     assert result.exit_code == 1
     assert "do not match" in result.output and "Aborted" in result.output
@@ -178,7 +184,7 @@ def test_create_user_with_passwords_that_differ_and_no_more_input_creates_nothin
 # verify
 
 
-def test_verify_marks_the_address_verified_once(app):
+def test_verify_marks_the_address_verified_once(app: Flask) -> None:
     add_user(app, "v@example.com", verified=False)
     verified: list[str] = []
     with signals.user_verified.connected_to(lambda sender, **kw: verified.append(kw["user"].email), app):
@@ -190,7 +196,7 @@ def test_verify_marks_the_address_verified_once(app):
     assert find(app, "v@example.com").email_verified
 
 
-def test_verify_refuses_an_unknown_or_invalid_address(app):
+def test_verify_refuses_an_unknown_or_invalid_address(app: Flask) -> None:
     fails(run(app, "verify", "nobody@example.com"), "No account uses nobody@example.com.")
     fails(run(app, "verify", "nobody"), "This email address is not valid")
 
@@ -198,7 +204,7 @@ def test_verify_refuses_an_unknown_or_invalid_address(app):
 # resend
 
 
-def test_resend_emails_a_link_that_verifies(app, client, mailbox):
+def test_resend_emails_a_link_that_verifies(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app, "r@example.com", verified=False)
     result = run(app, "resend", "r@example.com")
     assert result.exit_code == 0, result.output
@@ -214,7 +220,9 @@ def test_resend_emails_a_link_that_verifies(app, client, mailbox):
 
 
 @pytest.mark.app_config(SERVER_NAME=None)
-def test_resend_without_server_name_says_how_to_set_it(app, mailbox, monkeypatch):
+def test_resend_without_server_name_says_how_to_set_it(
+    app: Flask, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     add_user(app, "s@example.com", verified=False)
     monkeypatch.delenv("SERVER_NAME", raising=False)
     monkeypatch.delenv("FLASK_SERVER_NAME", raising=False)
@@ -233,7 +241,7 @@ def test_resend_without_server_name_says_how_to_set_it(app, mailbox, monkeypatch
     assert mailbox.messages == []
 
 
-def test_resend_refuses_unknown_invalid_and_verified_addresses(app, mailbox):
+def test_resend_refuses_unknown_invalid_and_verified_addresses(app: Flask, mailbox: Mailbox) -> None:
     add_user(app, "done@example.com", verified=True)
     fails(run(app, "resend", "nobody@example.com"), "No account uses nobody@example.com.")
     fails(run(app, "resend", "nobody@"), "This email address is not valid")
@@ -241,7 +249,7 @@ def test_resend_refuses_unknown_invalid_and_verified_addresses(app, mailbox):
     assert mailbox.messages == []
 
 
-def test_resend_with_the_mail_server_down_is_an_error(app, mailbox):
+def test_resend_with_the_mail_server_down_is_an_error(app: Flask, mailbox: Mailbox) -> None:
     from tests.conftest import free_port
 
     add_user(app, "t@example.com", verified=False)
@@ -253,7 +261,7 @@ def test_resend_with_the_mail_server_down_is_an_error(app, mailbox):
 
 
 @pytest.fixture
-def population(app) -> dict[str, int]:
+def population(app: Flask) -> dict[str, int]:
     """Unverified and verified accounts of several ages."""
     return {
         "old@example.com": add_user(app, "old@example.com", age=timedelta(days=40), verified=False),
@@ -268,7 +276,7 @@ def listed(output: str) -> list[str]:
     return [line.split("\t")[1] for line in output.splitlines() if "\t" in line]
 
 
-def test_list_unverified_shows_only_unverified_accounts_oldest_first(app, population):
+def test_list_unverified_shows_only_unverified_accounts_oldest_first(app: Flask, population: Any) -> None:
     result = run(app, "list-unverified")
     assert result.exit_code == 0, result.output
     assert listed(result.output) == ["older@example.com", "old@example.com", "recent@example.com", "new@example.com"]
@@ -285,7 +293,7 @@ def test_list_unverified_shows_only_unverified_accounts_oldest_first(app, popula
         ("365d", []),
     ],
 )
-def test_list_unverified_older_than(app, population, older_than, expected):
+def test_list_unverified_older_than(app: Flask, population: Any, older_than: Any, expected: Any) -> None:
     result = run(app, "list-unverified", "--older-than", older_than)
     assert result.exit_code == 0, result.output
     assert listed(result.output) == expected
@@ -293,13 +301,13 @@ def test_list_unverified_older_than(app, population, older_than, expected):
         assert "No unverified accounts created before" in result.output
 
 
-def test_list_unverified_with_none_says_so(app):
+def test_list_unverified_with_none_says_so(app: Flask) -> None:
     result = run(app, "list-unverified")
     assert result.exit_code == 0
     assert result.output.strip() == "No unverified accounts."
 
 
-def test_purge_deletes_only_old_unverified_accounts_and_their_tokens(app, population):
+def test_purge_deletes_only_old_unverified_accounts_and_their_tokens(app: Flask, population: Any) -> None:
     with app.app_context():
         get_state().store.create_token(db.session.get(User, population["old@example.com"]), 3600)
         get_state().store.create_token(db.session.get(User, population["new@example.com"]), 3600)
@@ -317,7 +325,7 @@ def test_purge_deletes_only_old_unverified_accounts_and_their_tokens(app, popula
     assert "No unverified accounts created before" in again.output
 
 
-def test_purge_dry_run_prints_and_deletes_nothing(app, population):
+def test_purge_dry_run_prints_and_deletes_nothing(app: Flask, population: Any) -> None:
     result = run(app, "purge-unverified", "--older-than", "1d", "--dry-run")
     assert result.exit_code == 0, result.output
     assert "Would delete 3 unverified accounts created before" in result.output
@@ -325,7 +333,7 @@ def test_purge_dry_run_prints_and_deletes_nothing(app, population):
     assert len(emails(app)) == 5
 
 
-def test_purge_says_one_account_in_the_singular(app):
+def test_purge_says_one_account_in_the_singular(app: Flask) -> None:
     add_user(app, "lone@example.com", age=timedelta(hours=13), verified=False)
     result = run(app, "purge-unverified", "--older-than", "12h")
     assert "Deleted 1 unverified account created before" in result.output
@@ -333,26 +341,26 @@ def test_purge_says_one_account_in_the_singular(app):
 
 
 @pytest.mark.parametrize("duration", ["30", "abc", "d30", "0d", "-5d", "3y", "1.5h", "99999999999d"])
-def test_bad_durations_are_refused(app, population, duration):
+def test_bad_durations_are_refused(app: Flask, population: Any, duration: Any) -> None:
     for command in ("purge-unverified", "list-unverified"):
         result = run(app, command, "--older-than", duration)
         fails(result, "Invalid value for '--older-than'", status=2)
     assert len(emails(app)) == 5
 
 
-def test_purge_needs_older_than(app, population):
+def test_purge_needs_older_than(app: Flask, population: Any) -> None:
     fails(run(app, "purge-unverified"), "Missing option '--older-than'", status=2)
     assert len(emails(app)) == 5
 
 
-def test_requeue_failed_mail_without_celery_set_up_says_so(app):
+def test_requeue_failed_mail_without_celery_set_up_says_so(app: Flask) -> None:
     fails(run(app, "requeue-failed-mail"), "init_celery")
 
 
 # purge-tokens
 
 
-def test_purge_tokens_deletes_only_the_expired_ones(app):
+def test_purge_tokens_deletes_only_the_expired_ones(app: Flask) -> None:
     user_id = add_user(app, "tokens@example.com", verified=True)
     with app.app_context():
         now = utcnow()
@@ -399,7 +407,7 @@ def example_copy(tmp_path: Path, name: str) -> Path:
 
 @pytest.mark.slow  # runs each example app's `flask` command in a new process
 @pytest.mark.parametrize("name", EXAMPLE_APPS)
-def test_the_example_apps_run_commands_without_secret_key_and_keep_the_key_they_make(tmp_path, name):
+def test_the_example_apps_run_commands_without_secret_key_and_keep_the_key_they_make(tmp_path: Path, name: Any) -> None:
     folder = example_copy(tmp_path, name)
     for _ in range(2):
         result = flask_command(folder, "list-unverified")
@@ -412,7 +420,7 @@ def test_the_example_apps_run_commands_without_secret_key_and_keep_the_key_they_
 
 @pytest.mark.slow  # runs the example app's `flask` command in a new process
 @pytest.mark.parametrize("name", ["demo", "quickstart"])
-def test_resend_in_an_example_app_uses_flask_server_name_as_the_message_says(tmp_path, name):
+def test_resend_in_an_example_app_uses_flask_server_name_as_the_message_says(tmp_path: Path, name: Any) -> None:
     folder = example_copy(tmp_path, name)
     created = flask_command(folder, "create-user", "--password-stdin", "ada@example.com", input=f"{PASSWORD}\n")
     assert created.returncode == 0, created.stderr

@@ -22,7 +22,7 @@ def login_app() -> tuple[Flask, flask_login.LoginManager]:
     return app, manager
 
 
-def test_set_current_user_is_what_flask_login_sees():
+def test_set_current_user_is_what_flask_login_sees() -> None:
     app, manager = login_app()
     manager.user_loader(lambda user_id: None)
     with app.test_request_context("/"):
@@ -32,7 +32,7 @@ def test_set_current_user_is_what_flask_login_sees():
         assert flask_login.current_user.is_authenticated
 
 
-def test_has_user_loader_follows_flask_logins_callbacks():
+def test_has_user_loader_follows_flask_logins_callbacks() -> None:
     _app, manager = login_app()
     assert not _compat.has_user_loader(manager)
     manager.user_loader(lambda user_id: None)
@@ -42,7 +42,7 @@ def test_has_user_loader_follows_flask_logins_callbacks():
     assert _compat.has_user_loader(manager)
 
 
-def test_the_remember_key_is_where_flask_login_keeps_it():
+def test_the_remember_key_is_where_flask_login_keeps_it() -> None:
     app, manager = login_app()
     manager.user_loader(lambda user_id: Person(user_id))
     name = app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
@@ -57,7 +57,7 @@ def test_the_remember_key_is_where_flask_login_keeps_it():
         assert not _compat.remember_cookie_in_use()
 
 
-def test_csrfprotect_exemption_by_blueprint():
+def test_csrfprotect_exemption_by_blueprint() -> None:
     app = Flask(__name__)
     app.config.update(SECRET_KEY="a secret key for the compat tests")
     csrf = CSRFProtect(app)

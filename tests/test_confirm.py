@@ -8,18 +8,21 @@ of who may confirm."""
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
+from flask import Flask
 
 from flask_registration import signals
 from tests.helpers import made_ago, press_confirm, sign_up
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 pytestmark = pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
 
 
-def press(client, link: str) -> object:
+def press(client: Any, link: str) -> object:
     return press_confirm(client, link, password="correct horse")
 
 
@@ -35,7 +38,7 @@ def query(link: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
 
 
-def user(app, email: str = "ada@example.com") -> User | None:
+def user(app: Flask, email: str = "ada@example.com") -> User | None:
     with app.app_context():
         found = db.session.scalars(db.select(User).filter_by(email=email)).first()
         if found is not None:
@@ -43,21 +46,21 @@ def user(app, email: str = "ada@example.com") -> User | None:
         return found
 
 
-def test_json_confirm_answers_204_and_verifies(app, client, mailbox):
+def test_json_confirm_answers_204_and_verifies(app: Flask, client: Any, mailbox: Mailbox) -> None:
     link = sign_up(client, mailbox, path="/confirm")
     r = client.get(api(link))
     assert r.status_code == 204 and r.data == b""
     assert user(app).email_verified
 
 
-def test_html_confirm_shows_the_confirmed_page(app, client, mailbox):
+def test_html_confirm_shows_the_confirmed_page(app: Flask, client: Any, mailbox: Mailbox) -> None:
     r = press(client, sign_up(client, mailbox, path="/confirm"))
     assert r.status_code == 200 and b"Email verified" in r.data
     assert user(app).email_verified
 
 
 @pytest.mark.parametrize("face", [lambda c, link: c.get(api(link)), press], ids=["json", "html"])
-def test_confirm_follows_a_local_redirect(app, client, mailbox, face):
+def test_confirm_follows_a_local_redirect(app: Flask, client: Any, mailbox: Mailbox, face: Any) -> None:
     r = face(client, with_redirect(sign_up(client, mailbox, path="/confirm"), "/welcome?tab=1"))
     assert r.status_code == 302 and r.headers["Location"] == "/welcome?tab=1"
     assert user(app).email_verified
@@ -78,21 +81,21 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("target", HOSTILE)
-def test_json_confirm_ignores_a_hostile_redirect(app, client, mailbox, target):
+def test_json_confirm_ignores_a_hostile_redirect(app: Flask, client: Any, mailbox: Mailbox, target: Any) -> None:
     r = client.get(with_redirect(api(sign_up(client, mailbox, path="/confirm")), target))
     assert r.status_code == 204 and "Location" not in r.headers
     assert user(app).email_verified
 
 
 @pytest.mark.parametrize("target", HOSTILE)
-def test_html_confirm_ignores_a_hostile_redirect(app, client, mailbox, target):
+def test_html_confirm_ignores_a_hostile_redirect(app: Flask, client: Any, mailbox: Mailbox, target: Any) -> None:
     r = press(client, with_redirect(sign_up(client, mailbox, path="/confirm"), target))
     assert r.status_code == 200 and b"Email verified" in r.data
     assert "Location" not in r.headers
 
 
 @pytest.mark.parametrize("face", [lambda c, link: c.get(api(link)), press], ids=["json", "html"])
-def test_encoded_slashes_never_lead_off_site(client, mailbox, face):
+def test_encoded_slashes_never_lead_off_site(client: Any, mailbox: Mailbox, face: Any) -> None:
     # ``/%2F%2Fevil.com`` is a local path; following it or not is both fine, leaving is not.
     r = face(client, with_redirect(sign_up(client, mailbox, path="/confirm"), "/%2F%2Fevil.com"))
     assert r.status_code == (200 if face is press else 204)  # neither face follows it
@@ -100,7 +103,7 @@ def test_encoded_slashes_never_lead_off_site(client, mailbox, face):
         assert urlsplit(urljoin("http://localhost/confirm", r.headers["Location"])).netloc == "localhost"
 
 
-def test_confirm_twice_succeeds_both_times_and_signals_once(app, client, mailbox):
+def test_confirm_twice_succeeds_both_times_and_signals_once(app: Flask, client: Any, mailbox: Mailbox) -> None:
     link = sign_up(client, mailbox, path="/confirm")
     seen = []
     with signals.user_verified.connected_to(lambda sender, user: seen.append(user.email), sender=app):
@@ -113,7 +116,9 @@ def test_confirm_twice_succeeds_both_times_and_signals_once(app, client, mailbox
     assert user(app).email_verified_at == first
 
 
-def test_expired_link_html_says_so_and_offers_a_prefilled_resend_form(app, client, mailbox):
+def test_expired_link_html_says_so_and_offers_a_prefilled_resend_form(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     with made_ago(3 * 24 * 3600):  # the default REGISTRATION_VERIFY_WITHIN is two days
         link = sign_up(client, mailbox, path="/confirm")
     r = client.get(link)
@@ -134,7 +139,7 @@ def test_expired_link_html_says_so_and_offers_a_prefilled_resend_form(app, clien
     assert r.status_code == 200 and user(app).email_verified
 
 
-def test_expired_link_json_is_400_token_expired(app, client, mailbox):
+def test_expired_link_json_is_400_token_expired(app: Flask, client: Any, mailbox: Mailbox) -> None:
     with made_ago(3 * 24 * 3600):
         link = sign_up(client, mailbox, path="/confirm")
     r = client.get(api(link))
@@ -142,7 +147,7 @@ def test_expired_link_json_is_400_token_expired(app, client, mailbox):
     assert not user(app).email_verified
 
 
-def test_tampered_token_is_400_invalid_token(app, client, mailbox):
+def test_tampered_token_is_400_invalid_token(app: Flask, client: Any, mailbox: Mailbox) -> None:
     q = query(sign_up(client, mailbox, path="/confirm"))
     token = q["token"]
     i = len(token) - 5
@@ -154,7 +159,7 @@ def test_tampered_token_is_400_invalid_token(app, client, mailbox):
     assert not user(app).email_verified
 
 
-def test_link_with_another_users_uid_is_refused(app, client, mailbox):
+def test_link_with_another_users_uid_is_refused(app: Flask, client: Any, mailbox: Mailbox) -> None:
     ada = query(sign_up(client, mailbox, "ada@example.com", path="/confirm"))
     grace = query(sign_up(client, mailbox, "grace@example.com", path="/confirm"))
     r = client.get("/api/users/confirm?" + urlencode({"uid": grace["uid"], "token": ada["token"]}))
@@ -163,7 +168,7 @@ def test_link_with_another_users_uid_is_refused(app, client, mailbox):
     assert not user(app, "grace@example.com").email_verified
 
 
-def test_link_for_a_deleted_user_is_404(app, client, mailbox):
+def test_link_for_a_deleted_user_is_404(app: Flask, client: Any, mailbox: Mailbox) -> None:
     link = sign_up(client, mailbox, path="/confirm")
     with app.app_context():
         db.session.execute(db.delete(User))
@@ -174,14 +179,14 @@ def test_link_for_a_deleted_user_is_404(app, client, mailbox):
     assert r.status_code == 404 and b'action="/resend"' in r.data
 
 
-def _change_email(app, old: str, new: str) -> None:
+def _change_email(app: Flask, old: str, new: str) -> None:
     with app.app_context():
         found = db.session.scalars(db.select(User).filter_by(email=old)).one()
         found.email = new
         db.session.commit()
 
 
-def test_link_for_an_old_address_is_refused_after_the_email_changed(app, client, mailbox):
+def test_link_for_an_old_address_is_refused_after_the_email_changed(app: Flask, client: Any, mailbox: Mailbox) -> None:
     link = sign_up(client, mailbox, path="/confirm")
     _change_email(app, "ada@example.com", "ada@new.example.com")
     r = client.get(api(link))
@@ -191,7 +196,9 @@ def test_link_for_an_old_address_is_refused_after_the_email_changed(app, client,
     assert not user(app, "ada@new.example.com").email_verified
 
 
-def test_expired_link_for_an_old_address_does_not_show_the_new_address(app, client, mailbox):
+def test_expired_link_for_an_old_address_does_not_show_the_new_address(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     # Whoever reads the old mailbox must not learn the address the account moved to.
     with made_ago(3 * 24 * 3600):
         link = sign_up(client, mailbox, path="/confirm")
@@ -201,13 +208,15 @@ def test_expired_link_for_an_old_address_does_not_show_the_new_address(app, clie
     assert "ada@new.example.com" not in r.get_data(as_text=True)
 
 
-def _verified_and_unverified(app, client, mailbox) -> None:
+def _verified_and_unverified(app: Flask, client: Any, mailbox: Mailbox) -> None:
     assert client.get(api(sign_up(client, mailbox, "verified@example.com", path="/confirm"))).status_code == 204
     sign_up(client, mailbox, "pending@example.com", path="/confirm")
     mailbox.clear()
 
 
-def test_resend_answers_204_alike_and_mails_only_the_unverified_address(app, client, mailbox):
+def test_resend_answers_204_alike_and_mails_only_the_unverified_address(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     _verified_and_unverified(app, client, mailbox)
     answers = [
         client.post("/api/users/verify", json={"email": email})
@@ -222,7 +231,7 @@ def test_resend_answers_204_alike_and_mails_only_the_unverified_address(app, cli
 
 
 @pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
-def test_resend_without_enumeration_prevention_names_the_problem(app, client, mailbox):
+def test_resend_without_enumeration_prevention_names_the_problem(app: Flask, client: Any, mailbox: Mailbox) -> None:
     _verified_and_unverified(app, client, mailbox)
     r = client.post("/api/users/verify", json={"email": "nobody@example.com"})
     assert r.status_code == 404 and r.json["error"]["code"] == "USER_NOT_FOUND"
@@ -235,13 +244,13 @@ def test_resend_without_enumeration_prevention_names_the_problem(app, client, ma
 
 
 @pytest.mark.parametrize("body", [{}, {"email": ""}, {"email": 42}, ["pending@example.com"]])
-def test_resend_without_an_email_string_is_refused(client, mailbox, body):
+def test_resend_without_an_email_string_is_refused(client: Any, mailbox: Mailbox, body: Any) -> None:
     r = client.post("/api/users/verify", json=body)
     assert r.status_code == 422
     assert mailbox.messages == []
 
 
-def test_the_pages_buttons_keep_the_links_redirect(app, client, mailbox):
+def test_the_pages_buttons_keep_the_links_redirect(app: Flask, client: Any, mailbox: Mailbox) -> None:
     # A browser posts the page's forms as they are: their action must carry the redirect.
     link = with_redirect(sign_up(client, mailbox, path="/confirm"), "/welcome")
     page = client.get(link).get_data(as_text=True)
@@ -253,7 +262,9 @@ def test_the_pages_buttons_keep_the_links_redirect(app, client, mailbox):
     assert user(app).email_verified
 
 
-def test_json_confirm_takes_a_numeric_uid_and_refuses_text_it_cannot_hash(app, client, mailbox):
+def test_json_confirm_takes_a_numeric_uid_and_refuses_text_it_cannot_hash(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     q = query(sign_up(client, mailbox, path="/confirm"))
     r = client.post("/api/users/confirm", json={"uid": int(q["uid"]), "token": q["token"], "password": "\ud800"})
     assert r.status_code == 422 and r.json["error"]["details"]["codes"] == {"password": ["type"]}

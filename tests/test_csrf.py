@@ -17,6 +17,7 @@ from sqlalchemy import select
 from flask_registration import get_state
 from tests.helpers import add_user
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new password"
@@ -220,7 +221,7 @@ def open_page(client: Any, page: str) -> bytes:
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
-def test_each_form_carries_a_token_and_does_nothing_without_it(people, mailbox, name):
+def test_each_form_carries_a_token_and_does_nothing_without_it(people: Any, mailbox: Mailbox, name: Any) -> None:
     app = people
     endpoint = name.split(" ")[0]
     reach, typed = SCENARIOS[endpoint if endpoint == name else name]
@@ -259,7 +260,7 @@ def test_each_form_carries_a_token_and_does_nothing_without_it(people, mailbox, 
     assert state_of(app, mailbox, client) != before, f"{endpoint} did nothing even with its token"
 
 
-def test_every_state_changing_html_route_has_a_scenario(app):
+def test_every_state_changing_html_route_has_a_scenario(app: Flask) -> None:
     posting = {
         rule.endpoint
         for rule in app.url_map.iter_rules()
@@ -287,7 +288,7 @@ JSON_ROUTES = {
 }
 
 
-def test_every_state_changing_json_route_is_listed(app):
+def test_every_state_changing_json_route_is_listed(app: Flask) -> None:
     posting = {
         rule.rule
         for rule in app.url_map.iter_rules()
@@ -299,7 +300,7 @@ def test_every_state_changing_json_route_is_listed(app):
 
 
 @pytest.mark.parametrize("route", list(JSON_ROUTES))
-def test_a_cookie_without_the_header_is_refused(people, mailbox, route):
+def test_a_cookie_without_the_header_is_refused(people: Any, mailbox: Mailbox, route: Any) -> None:
     client = people.test_client()
     log_in(client)
     before = state_of(people, mailbox, client)
@@ -311,7 +312,7 @@ def test_a_cookie_without_the_header_is_refused(people, mailbox, route):
 
 
 @pytest.mark.parametrize("route", list(JSON_ROUTES))
-def test_a_cookie_with_the_header_is_let_through(people, route):
+def test_a_cookie_with_the_header_is_let_through(people: Any, route: Any) -> None:
     client = people.test_client()
     log_in(client)
     token = client.get("/api/users/csrf-token").get_json()["csrfToken"]
@@ -320,7 +321,7 @@ def test_a_cookie_with_the_header_is_let_through(people, route):
 
 
 @pytest.mark.parametrize("route", list(JSON_ROUTES))
-def test_an_access_token_needs_no_csrf_header_even_with_a_cookie(people, route):
+def test_an_access_token_needs_no_csrf_header_even_with_a_cookie(people: Any, route: Any) -> None:
     api = people.test_client()
     token = api.post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD}).get_json()["id"]
     browser = people.test_client()
@@ -330,13 +331,13 @@ def test_an_access_token_needs_no_csrf_header_even_with_a_cookie(people, route):
 
 
 @pytest.mark.parametrize("route", ["/api/users", "/api/users/verify", "/api/users/login", "/api/users/reset"])
-def test_a_client_without_cookies_needs_no_token(people, route):
+def test_a_client_without_cookies_needs_no_token(people: Any, route: Any) -> None:
     r = people.test_client(use_cookies=False).post(route, json=JSON_ROUTES[route])
     assert r.status_code != 403
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"])
-def test_a_body_a_cross_site_form_can_send_is_not_read(people, content_type):
+def test_a_body_a_cross_site_form_can_send_is_not_read(people: Any, content_type: Any) -> None:
     r = people.test_client().post(
         "/api/users/login", data=b'{"email": "ada@example.com", "password": "x"}', content_type=content_type
     )

@@ -5,6 +5,7 @@ user id is never given out twice (so nothing left behind can pass to the next si
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from flask_registration import get_state
 from tests.models import AccessToken, User, db
 from tests.oauth_provider import OAuth
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse"
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
@@ -29,7 +31,7 @@ def purge(app: Flask) -> str:
     return str(result.output)
 
 
-def test_a_purged_account_passes_no_identity_or_token_to_the_next_signup(oauth_app, mailbox):
+def test_a_purged_account_passes_no_identity_or_token_to_the_next_signup(oauth_app: Flask, mailbox: Mailbox) -> None:
     app = oauth_app
     # Someone signs up with an address that is not theirs, links their provider account
     # and logs in with a token; the address is never verified.
@@ -52,7 +54,7 @@ def test_a_purged_account_passes_no_identity_or_token_to_the_next_signup(oauth_a
         assert count(OAuth) == 0 and count(AccessToken) == 0
 
 
-def test_deleting_a_user_through_the_identity_store_deletes_its_credentials(oauth_app):
+def test_deleting_a_user_through_the_identity_store_deletes_its_credentials(oauth_app: Flask) -> None:
     app = oauth_app
     with app.app_context():
         state = get_state()
@@ -63,7 +65,7 @@ def test_deleting_a_user_through_the_identity_store_deletes_its_credentials(oaut
         assert count(User) == 0 and count(OAuth) == 0 and count(AccessToken) == 0
 
 
-def test_the_database_refuses_a_credential_of_no_user(oauth_app):
+def test_the_database_refuses_a_credential_of_no_user(oauth_app: Flask) -> None:
     # SQLite checks foreign keys only when told to: the extension tells every connection.
     with oauth_app.app_context():
         db.session.add(AccessToken(id="0" * 64, user_id=12345, ttl=60, created_at=LONG_AGO))
@@ -73,7 +75,7 @@ def test_the_database_refuses_a_credential_of_no_user(oauth_app):
 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
-def test_a_purged_account_leaves_no_session_row(app, client):
+def test_a_purged_account_leaves_no_session_row(app: Flask, client: Any) -> None:
     from tests.models import LoginSession
 
     r = client.post("/api/users", json={"email": "ada@example.com", "password": PASSWORD})
@@ -90,6 +92,6 @@ def test_a_purged_account_leaves_no_session_row(app, client):
     assert client.get("/api/users/me").status_code == 401
 
 
-def test_the_user_table_never_reuses_an_id_on_sqlite():
+def test_the_user_table_never_reuses_an_id_on_sqlite() -> None:
     # AUTOINCREMENT: SQLite otherwise gives the highest deleted id to the next row.
     assert User.__table__.dialect_options["sqlite"]["autoincrement"] is True

@@ -13,6 +13,7 @@ import pytest
 
 from tests.helpers import press_confirm
 from tests.models import CHEAP_ARGON2
+from tests.smtp import Mailbox
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "basic" / "app.py"
 
@@ -42,7 +43,9 @@ def _demo_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_demo_without_mail_server_shows_emails_and_the_whole_flow_works(demo, tmp_path, capsys, monkeypatch):
+def test_demo_without_mail_server_shows_emails_and_the_whole_flow_works(
+    demo: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DEMO_OUTBOX", "1")  # as scripts/demo.sh does
     app = demo.create_app(_demo_config(tmp_path))
     client = app.test_client()
@@ -84,7 +87,7 @@ def test_demo_without_mail_server_shows_emails_and_the_whole_flow_works(demo, tm
     assert b"Logged in as" not in client.get("/").data
 
 
-def test_demo_refuses_a_taken_username(demo, tmp_path):
+def test_demo_refuses_a_taken_username(demo: Any, tmp_path: Path) -> None:
     app = demo.create_app(_demo_config(tmp_path, WTF_CSRF_ENABLED=False))
     client = app.test_client()
     for n, expected in ((1, 200), (2, 422)):
@@ -101,7 +104,7 @@ def test_demo_refuses_a_taken_username(demo, tmp_path):
     assert b"is already taken" in r.data
 
 
-def test_demo_with_mail_server_sends_real_mail(demo, tmp_path, mailbox):
+def test_demo_with_mail_server_sends_real_mail(demo: Any, tmp_path: Path, mailbox: Mailbox) -> None:
     app = demo.create_app(
         _demo_config(tmp_path, MAIL_SERVER=mailbox.host, MAIL_PORT=mailbox.port, MAIL_SUPPRESS_SEND=False)
     )
@@ -114,7 +117,9 @@ def test_demo_with_mail_server_sends_real_mail(demo, tmp_path, mailbox):
     assert "/confirm?uid=" in mailbox.link(msg)
 
 
-def test_demo_shows_the_outbox_only_in_debug_testing_or_when_the_demo_command_asks(demo, tmp_path, monkeypatch):
+def test_demo_shows_the_outbox_only_in_debug_testing_or_when_the_demo_command_asks(
+    demo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("DEMO_OUTBOX", raising=False)
     app = demo.create_app(_demo_config(tmp_path))
     client = app.test_client()
@@ -129,7 +134,7 @@ def test_demo_shows_the_outbox_only_in_debug_testing_or_when_the_demo_command_as
     assert b"/dev/outbox" in app.test_client().get("/").data
 
 
-def test_the_demo_command_asks_for_the_outbox_on_loopback_only():
+def test_the_demo_command_asks_for_the_outbox_on_loopback_only() -> None:
     script = (DEMO.parents[2] / "scripts" / "demo.sh").read_text()
     (line,) = [line for line in script.splitlines() if "DEMO_OUTBOX=1" in line and not line.startswith("#")]
     for host, expected in (("", "1"), ("127.0.0.1", "1"), ("localhost", "1"), ("::1", "1"), ("0.0.0.0", "")):
@@ -140,7 +145,9 @@ def test_the_demo_command_asks_for_the_outbox_on_loopback_only():
     assert "demo.sh" in (DEMO.parents[2] / "README.rst").read_text() and "/dev/outbox" in script
 
 
-def test_demo_trusts_its_ipv6_loopback_address(demo, tmp_path, capsys, monkeypatch):
+def test_demo_trusts_its_ipv6_loopback_address(
+    demo: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DEMO_OUTBOX", "1")
     app = demo.create_app(_demo_config(tmp_path, WTF_CSRF_ENABLED=False))
     assert "[::1]" in app.config["TRUSTED_HOSTS"]

@@ -28,13 +28,13 @@ def shown(value: Any) -> str:
     return repr(value).removeprefix("datetime.")
 
 
-def test_every_config_key_is_documented_and_nothing_else():
+def test_every_config_key_is_documented_and_nothing_else() -> None:
     documented = set(documented_entries())
     assert documented - set(DEFAULTS) == set(), "documented but not in config.DEFAULTS"
     assert set(DEFAULTS) - documented == set(), "in config.DEFAULTS but not documented"
 
 
-def test_each_documented_key_states_its_default():
+def test_each_documented_key_states_its_default() -> None:
     entries = documented_entries()
     for key, (default, _types) in DEFAULTS.items():
         expected = f"Default: ``{shown(default)}``"
@@ -42,20 +42,20 @@ def test_each_documented_key_states_its_default():
         assert expected in entries[key], f"{key}: its entry should say {expected}"
 
 
-def test_each_documented_key_says_what_it_does():
+def test_each_documented_key_says_what_it_does() -> None:
     for key, body in documented_entries().items():
         effect = [line for line in body.splitlines() if line.strip() and "Default:" not in line]
         assert effect, f"{key}: its entry states a default but not what the key does"
 
 
-def test_no_other_page_documents_a_config_key():
+def test_no_other_page_documents_a_config_key() -> None:
     for page in DOCS.glob("*.rst"):
         if page != CONFIGURATION:
             text = page.read_text(encoding="utf-8")
             assert not ENTRY_RE.search(text), f"{page.name} has a .. data:: REGISTRATION_ entry"
 
 
-def test_every_template_is_listed_in_the_templates_page():
+def test_every_template_is_listed_in_the_templates_page() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent

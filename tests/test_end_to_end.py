@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import Flask
 
 from tests.helpers import confirm_by_api, press_confirm
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 
 def _path(link: str) -> str:
@@ -16,7 +20,7 @@ def _path(link: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def test_json_signup_email_link_then_login(app, client, mailbox):
+def test_json_signup_email_link_then_login(app: Flask, client: Any, mailbox: Mailbox) -> None:
     r = client.post("/api/users", json={"email": "Ada@Example.com", "password": "correct horse"})
     assert r.status_code == 202
     assert r.json["emailSent"] is True
@@ -50,7 +54,7 @@ def test_json_signup_email_link_then_login(app, client, mailbox):
     assert me.status_code == 200 and me.json["email"] == "ada@example.com"
 
 
-def test_html_signup_email_link_then_login(app, client, mailbox):
+def test_html_signup_email_link_then_login(app: Flask, client: Any, mailbox: Mailbox) -> None:
     app.config["WTF_CSRF_ENABLED"] = False  # the browser tests drive the real CSRF tokens
     r = client.post(
         "/signup",
@@ -70,7 +74,9 @@ def test_html_signup_email_link_then_login(app, client, mailbox):
 
 
 @pytest.mark.app_config(MAIL_PORT=1)
-def test_smtp_down_keeps_the_user_and_resend_works_later(app, client, mailbox, caplog):
+def test_smtp_down_keeps_the_user_and_resend_works_later(
+    app: Flask, client: Any, mailbox: Mailbox, caplog: pytest.LogCaptureFixture
+) -> None:
     # Port 1 on loopback: nothing listens, so the connection is refused.
     r = client.post("/api/users", json={"email": "kept@example.com", "password": "a good password"})
     assert r.status_code == 202
@@ -94,7 +100,7 @@ def test_smtp_down_keeps_the_user_and_resend_works_later(app, client, mailbox, c
 
 
 @pytest.mark.app_config(MAIL_PORT=1)
-def test_html_signup_with_smtp_down_says_so(app, client):
+def test_html_signup_with_smtp_down_says_so(app: Flask, client: Any) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
     r = client.post(
         "/signup", data={"email": "down@example.com", "password": "password1", "password_confirm": "password1"}
@@ -104,7 +110,7 @@ def test_html_signup_with_smtp_down_says_so(app, client):
 
 
 @pytest.fixture
-def silent_smtp_port():
+def silent_smtp_port() -> Iterator[Any]:
     """A loopback port that accepts connections and never says a word."""
     import socket
 
@@ -115,7 +121,7 @@ def silent_smtp_port():
     listener.close()
 
 
-def test_a_mail_server_that_never_answers_times_out(app, client, silent_smtp_port):
+def test_a_mail_server_that_never_answers_times_out(app: Flask, client: Any, silent_smtp_port: Any) -> None:
     app.config["REGISTRATION_MAIL_TIMEOUT"] = 0.5
     app.extensions["mail"].port = silent_smtp_port
     r = client.post("/api/users", json={"email": "slow@example.com", "password": "a good password"})

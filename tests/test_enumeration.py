@@ -21,6 +21,7 @@ import pytest
 from flask import Flask
 
 from flask_registration import get_state
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse battery"
 SAMPLES = 15
@@ -103,7 +104,7 @@ def same_body(existing: str, missing: str) -> tuple[str, str]:
 
 @pytest.mark.app_config(**ARGON2)
 @pytest.mark.parametrize("flow", list(FLOWS))
-def test_an_account_and_no_account_look_the_same(app, mailbox, counting, flow):
+def test_an_account_and_no_account_look_the_same(app: Flask, mailbox: Mailbox, counting: Any, flow: Any) -> None:
     with_account, without = FLOWS[flow]
     client = app.test_client(use_cookies=False)
     times: dict[str, list[float]] = {"account": [], "none": []}
@@ -124,7 +125,7 @@ def test_an_account_and_no_account_look_the_same(app, mailbox, counting, flow):
 
 
 @pytest.mark.app_config(**ARGON2)
-def test_login_does_the_same_argon2_work_for_every_refusal(app, counting):
+def test_login_does_the_same_argon2_work_for_every_refusal(app: Flask, counting: Any) -> None:
     client = app.test_client(use_cookies=False)
     cases = [
         {"email": "ada@example.com", "password": "wrong password"},  # an account, wrong password
@@ -150,7 +151,9 @@ def test_login_does_the_same_argon2_work_for_every_refusal(app, counting):
         ("/login", "email", "ada@example.com"),
     ],
 )
-def test_the_html_pages_look_the_same_too(app, mailbox, counting, page, field, existing):
+def test_the_html_pages_look_the_same_too(
+    app: Flask, mailbox: Mailbox, counting: Any, page: Any, field: Any, existing: Any
+) -> None:
     client = app.test_client()
     extra = {"password": "wrong password", "password_confirm": "wrong password"}
 
@@ -166,7 +169,7 @@ def test_the_html_pages_look_the_same_too(app, mailbox, counting, page, field, e
 
 @pytest.mark.app_config(**ARGON2)
 @pytest.mark.parametrize("flow", ["resend", "reset"])
-def test_resend_and_reset_make_an_email_either_way(app, mailbox, counting, flow):
+def test_resend_and_reset_make_an_email_either_way(app: Flask, mailbox: Mailbox, counting: Any, flow: Any) -> None:
     """The same templates are rendered whether or not the address gets an email (the
     email itself leaves after the answer), so the answer's timing tells nothing."""
     from flask import template_rendered

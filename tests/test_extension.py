@@ -3,7 +3,9 @@ checks at ``init_app``, and living beside the app's own Flask-Login and CSRFProt
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,10 +16,11 @@ from flask_registration import Registration, get_state
 from flask_registration.models import utcnow
 from tests.helpers import link_params, press_confirm, sign_up
 from tests.models import CHEAP_ARGON2, User, db, make_app
+from tests.smtp import Mailbox
 
 
 @pytest.fixture
-def built(mailbox, database_url):
+def built(mailbox: Mailbox, database_url: str) -> Iterator[Any]:
     """Build apps on the test database and mail server; their tables go at teardown.
 
     ``built(**config)`` gives a bare Flask app with Flask-SQLAlchemy only (the test
@@ -25,7 +28,7 @@ def built(mailbox, database_url):
     """
     made: list[Flask] = []
 
-    def build(*, factory: bool = False, registration: Registration | None = None, **config) -> Flask:
+    def build(*, factory: bool = False, registration: Registration | None = None, **config: Any) -> Flask:
         config = {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "MAIL_SERVER": mailbox.host,
@@ -60,7 +63,7 @@ def built(mailbox, database_url):
             db.engine.dispose()
 
 
-def test_app_factory_registration_first_init_app_later(built, mailbox):
+def test_app_factory_registration_first_init_app_later(built: Any, mailbox: Mailbox) -> None:
     ext = Registration(db=db, user_model=User)
     app = built()
     ext.init_app(app)
@@ -73,13 +76,13 @@ def test_app_factory_registration_first_init_app_later(built, mailbox):
     assert press_confirm(client, link, "correct horse").status_code == 200
 
 
-def test_registration_with_app_sets_up_at_once(built):
+def test_registration_with_app_sets_up_at_once(built: Any) -> None:
     app = built()
     Registration(app, db=db, user_model=User)
     assert app.test_client().get("/signup").status_code == 200
 
 
-def test_two_apps_with_their_own_keys_and_prefixes(built, mailbox):
+def test_two_apps_with_their_own_keys_and_prefixes(built: Any, mailbox: Mailbox) -> None:
     ext = Registration(db=db, user_model=User)  # one extension object on both apps
     one = built(
         factory=True,
@@ -112,7 +115,7 @@ def test_two_apps_with_their_own_keys_and_prefixes(built, mailbox):
     assert link_one.startswith("/one/confirm?") and link_two.startswith("/two/confirm?")
     query_one, query_two = link_one.split("?", 1)[1], link_two.split("?", 1)[1]
 
-    def post(client, prefix, query):
+    def post(client: Any, prefix: Any, query: Any) -> Any:
         return client.post(prefix, json={**link_params("?" + query), "password": "correct horse"})
 
     r = post(c2, "/api/two/confirm", query_one)
@@ -125,7 +128,7 @@ def test_two_apps_with_their_own_keys_and_prefixes(built, mailbox):
     assert post(c2, "/api/two/confirm", query_two).status_code == 204
 
 
-def test_second_init_app_on_one_app_raises(built):
+def test_second_init_app_on_one_app_raises(built: Any) -> None:
     app = built(factory=True)
     with pytest.raises(RuntimeError, match="twice"):
         get_state(app).extension.init_app(app)
@@ -134,12 +137,12 @@ def test_second_init_app_on_one_app_raises(built):
     assert app.test_client().get("/signup").status_code == 200
 
 
-def test_misspelled_key_names_the_close_match():
+def test_misspelled_key_names_the_close_match() -> None:
     with pytest.raises(RuntimeError, match=r"REGISTRATION_VERIFY_WITHN\b.*Did you mean REGISTRATION_VERIFY_WITHIN\?"):
         make_app({"REGISTRATION_VERIFY_WITHN": timedelta(hours=1)})
 
 
-def test_unknown_key_without_a_close_match_is_refused():
+def test_unknown_key_without_a_close_match_is_refused() -> None:
     with pytest.raises(RuntimeError, match="Unknown configuration key REGISTRATION_FLUX_CAPACITOR"):
         make_app({"REGISTRATION_FLUX_CAPACITOR": True})
 
@@ -156,12 +159,12 @@ def test_unknown_key_without_a_close_match_is_refused():
         ("REGISTRATION_SIGNUP_FIELDS", ["email_verified_at"], "cannot name 'email_verified_at'"),
     ],
 )
-def test_wrong_value_is_refused_at_init_app(key, value, message):
+def test_wrong_value_is_refused_at_init_app(key: Any, value: Any, message: Any) -> None:
     with pytest.raises(RuntimeError, match=message):
         make_app({key: value})
 
 
-def test_get_state_without_init_app_says_to_call_it():
+def test_get_state_without_init_app_says_to_call_it() -> None:
     app = Flask(__name__)
     with pytest.raises(RuntimeError, match="init_app"):
         get_state(app)
@@ -169,7 +172,7 @@ def test_get_state_without_init_app_says_to_call_it():
         get_state()
 
 
-def test_send_verification_without_init_app_says_to_call_it(built):
+def test_send_verification_without_init_app_says_to_call_it(built: Any) -> None:
     ext = Registration(db=db, user_model=User)
     app = built()
     with app.app_context():
@@ -181,26 +184,26 @@ def test_send_verification_without_init_app_says_to_call_it(built):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"db": db}, {"user_model": User}], ids=["neither", "no-user-model", "no-db"])
-def test_missing_db_or_user_model_raises(kwargs):
+def test_missing_db_or_user_model_raises(kwargs: Any) -> None:
     app = Flask(__name__)
     with pytest.raises(RuntimeError, match="db= and user_model="):
         Registration(**kwargs).init_app(app)
     assert "registration" not in app.extensions
 
 
-def test_db_and_user_model_may_be_given_to_init_app(built):
+def test_db_and_user_model_may_be_given_to_init_app(built: Any) -> None:
     app = built()
     Registration().init_app(app, db=db, user_model=User)
     assert app.test_client().get("/signup").status_code == 200
 
 
-def _verify(app, email: str = "ada@example.com") -> None:
+def _verify(app: Flask, email: str = "ada@example.com") -> None:
     with app.app_context():
         db.session.scalars(db.select(User).filter_by(email=email)).one().email_verified_at = utcnow()
         db.session.commit()
 
 
-def test_init_app_keeps_the_apps_own_login_manager_and_user_loader(built, mailbox):
+def test_init_app_keeps_the_apps_own_login_manager_and_user_loader(built: Any, mailbox: Mailbox) -> None:
     app = built()
     manager = LoginManager(app)
     manager.login_view = "my_login"
@@ -232,7 +235,7 @@ def _app_with_csrf_protect(app: Flask) -> None:
         return "changed"
 
 
-def test_init_app_beside_an_existing_csrf_protect(built, mailbox):
+def test_init_app_beside_an_existing_csrf_protect(built: Any, mailbox: Mailbox) -> None:
     app = built()
     _app_with_csrf_protect(app)
     CSRFProtect(app)
@@ -250,7 +253,7 @@ def test_init_app_beside_an_existing_csrf_protect(built, mailbox):
     assert r.status_code == 403 and r.json["error"]["code"] == "CSRF_FAILED"
 
 
-def test_csrf_protect_set_up_after_init_app_still_lets_the_api_in(built, mailbox):
+def test_csrf_protect_set_up_after_init_app_still_lets_the_api_in(built: Any, mailbox: Mailbox) -> None:
     app = built()
     _app_with_csrf_protect(app)
     Registration(db=db, user_model=User).init_app(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from flask_registration import Registration
 from tests.models import AccessToken, User, db, make_app
@@ -54,7 +55,7 @@ def _library_requests(app: Any) -> list[tuple[str, str]]:
     return found
 
 
-def test_every_library_route_answers_with_both_headers(oauth_app):
+def test_every_library_route_answers_with_both_headers(oauth_app: Flask) -> None:
     requests = _library_requests(oauth_app)
     blueprints = oauth_app.extensions["registration"].blueprints
     # All of them: our pages and API, the OAuth and connections ones, flask-dance's.
@@ -66,18 +67,18 @@ def test_every_library_route_answers_with_both_headers(oauth_app):
         assert r.headers.get("X-Frame-Options") == "SAMEORIGIN", (method, path, r.status_code)
 
 
-def test_the_pages_a_person_sees_carry_them(client):
+def test_the_pages_a_person_sees_carry_them(client: Any) -> None:
     for path in ("/signup", "/login", "/resend", "/forgot", "/confirm?uid=1&token=x", "/api/users/nothing-here"):
         r = client.get(path)
         assert r.headers["Content-Security-Policy"] == CSP and r.headers["X-Frame-Options"] == "SAMEORIGIN", path
 
 
-def test_the_apps_own_pages_are_left_alone(client):
+def test_the_apps_own_pages_are_left_alone(client: Any) -> None:
     r = client.get("/")
     assert "Content-Security-Policy" not in r.headers and "X-Frame-Options" not in r.headers
 
 
-def test_headers_the_app_set_are_kept(app, client):
+def test_headers_the_app_set_are_kept(app: Flask, client: Any) -> None:
     @app.after_request
     def own_policy(response: Any) -> Any:
         response.headers["Content-Security-Policy"] = "default-src 'self'"

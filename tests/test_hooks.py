@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from flask import Flask
 
 from flask_registration import LoginFailed, RegistrationError, ValidationError, signals
 from flask_registration.state import get_state
 from tests.helpers import confirm_by_api, press_confirm
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse battery"
 
@@ -23,18 +26,18 @@ def _path(link: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def _signup(client, email: str, **extra):
+def _signup(client: Any, email: str, **extra: Any) -> Any:
     return client.post("/api/users", json={"email": email, "password": PASSWORD, **extra})
 
 
-def _users(app) -> list[User]:
+def _users(app: Flask) -> list[User]:
     with app.app_context():
         users = list(db.session.scalars(db.select(User).order_by(User.id)))
         db.session.expunge_all()
         return users
 
 
-def _verified_user(app, email: str = "ada@example.org") -> int:
+def _verified_user(app: Flask, email: str = "ada@example.org") -> int:
     with app.app_context():
         user = User(
             email=email,
@@ -46,22 +49,22 @@ def _verified_user(app, email: str = "ada@example.org") -> int:
         return int(user.id)
 
 
-def _login(client, email: str = "ada@example.org", password: str = PASSWORD, **extra):
+def _login(client: Any, email: str = "ada@example.org", password: str = PASSWORD, **extra: Any) -> Any:
     return client.post("/api/users/login", json={"email": email, "password": password, **extra})
 
 
-def _logged_in(client) -> bool:
+def _logged_in(client: Any) -> bool:
     return bool(client.get("/api/users/me").status_code == 200)
 
 
 # before_signup: sees the data, may change it, may veto.
 
 
-def test_before_signup_sees_the_checked_data_and_may_change_it(app, client, registration):
+def test_before_signup_sees_the_checked_data_and_may_change_it(app: Flask, client: Any, registration: Any) -> None:
     seen = []
 
     @registration.before_signup
-    def lower_case_username(data):
+    def lower_case_username(data: Any) -> None:
         seen.append(dict(data))
         data["username"] = data["username"].lower()
 
@@ -71,11 +74,13 @@ def test_before_signup_sees_the_checked_data_and_may_change_it(app, client, regi
 
 
 @pytest.mark.parametrize("enumeration", [True, False])
-def test_before_signup_veto_is_a_422_naming_the_field(app, client, registration, mailbox, enumeration):
+def test_before_signup_veto_is_a_422_naming_the_field(
+    app: Flask, client: Any, registration: Any, mailbox: Mailbox, enumeration: Any
+) -> None:
     app.config["REGISTRATION_PREVENT_ENUMERATION"] = enumeration
 
     @registration.before_signup
-    def refuse(data):
+    def refuse(data: Any) -> None:
         raise ValidationError("That username is taken.", field="username", field_code="uniqueness")
 
     r = _signup(client, "ada@example.org", username="ada")
@@ -89,11 +94,13 @@ def test_before_signup_veto_is_a_422_naming_the_field(app, client, registration,
 
 
 @pytest.mark.parametrize("field", ["email", "username"])
-def test_before_signup_veto_re_renders_the_html_form(app, client, registration, mailbox, field):
+def test_before_signup_veto_re_renders_the_html_form(
+    app: Flask, client: Any, registration: Any, mailbox: Mailbox, field: Any
+) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
 
     @registration.before_signup
-    def refuse(data):
+    def refuse(data: Any) -> None:
         raise ValidationError("Sign ups are closed today.", field=field, field_code="closed")
 
     r = client.post("/signup", data={"email": "ada@example.org", "password": PASSWORD, "password_confirm": PASSWORD})
@@ -109,14 +116,14 @@ def test_before_signup_veto_re_renders_the_html_form(app, client, registration, 
 # The cases hooks exist for.
 
 
-def test_username_availability_checked_in_a_hook(app, client, registration, mailbox):
+def test_username_availability_checked_in_a_hook(app: Flask, client: Any, registration: Any, mailbox: Mailbox) -> None:
     @registration.before_signup
-    def lower_case(data):
+    def lower_case(data: Any) -> None:
         if isinstance(data.get("username"), str):
             data["username"] = data["username"].lower()
 
     @registration.before_signup
-    def username_available(data):
+    def username_available(data: Any) -> None:
         taken = db.session.scalar(db.select(User.id).filter_by(username=data.get("username")))
         if taken is not None:
             raise ValidationError("That username is taken.", field="username", field_code="uniqueness")
@@ -129,9 +136,9 @@ def test_username_availability_checked_in_a_hook(app, client, registration, mail
     assert [m["To"] for m in mailbox.wait_for(1)] == ["one@example.org"]
 
 
-def test_email_domain_allowed_by_a_hook(app, client, registration, mailbox):
+def test_email_domain_allowed_by_a_hook(app: Flask, client: Any, registration: Any, mailbox: Mailbox) -> None:
     @registration.before_signup
-    def only_example_org(data):
+    def only_example_org(data: Any) -> None:
         if not data["email"].endswith("@example.org"):
             raise ValidationError("Use your example.org address.", field="email", field_code="domain")
 
@@ -146,16 +153,16 @@ def test_email_domain_allowed_by_a_hook(app, client, registration, mailbox):
 
 
 @pytest.mark.app_config(REGISTRATION_SIGNUP_FIELDS=["username", "inviteCode"], REGISTRATION_PREVENT_ENUMERATION=False)
-def test_invite_code_reaches_the_hooks_but_is_not_stored(app, client, registration):
+def test_invite_code_reaches_the_hooks_but_is_not_stored(app: Flask, client: Any, registration: Any) -> None:
     after = []
 
     @registration.before_signup
-    def needs_invite(data):
+    def needs_invite(data: Any) -> None:
         if data.get("inviteCode") != "OPEN-SESAME":
             raise ValidationError("is not a valid invite code.", field="inviteCode", field_code="invalid")
 
     @registration.after_signup
-    def remember(user, data):
+    def remember(user: Any, data: Any) -> None:
         after.append(data)
 
     for body in ({}, {"inviteCode": "guess"}, {"inviteCode": None}):
@@ -174,8 +181,8 @@ def test_invite_code_reaches_the_hooks_but_is_not_stored(app, client, registrati
 # Order, registration, and after_* after the commit.
 
 
-def test_decorators_return_the_function_unchanged(registration):
-    def hook(*args):
+def test_decorators_return_the_function_unchanged(registration: Any) -> None:
+    def hook(*args: Any) -> None:
         pass
 
     for name in ("before_signup", "after_signup", "before_confirm", "after_confirm", "before_login", "after_login"):
@@ -183,7 +190,7 @@ def test_decorators_return_the_function_unchanged(registration):
         assert registration.hooks[name] == [hook]
 
 
-def test_hooks_run_in_registration_order(client, registration):
+def test_hooks_run_in_registration_order(client: Any, registration: Any) -> None:
     calls = []
     for name in ("first", "second", "third"):
         registration.before_signup(lambda data, name=name: calls.append(f"before {name}"))
@@ -194,12 +201,12 @@ def test_hooks_run_in_registration_order(client, registration):
     assert calls == ["before first", "before second", "before third", "after first", "after second"]
 
 
-def test_a_veto_stops_the_hooks_after_it(app, client, registration):
+def test_a_veto_stops_the_hooks_after_it(app: Flask, client: Any, registration: Any) -> None:
     calls = []
     registration.before_signup(lambda data: calls.append("first"))
 
     @registration.before_signup
-    def veto(data):
+    def veto(data: Any) -> None:
         raise ValidationError("No.", field="email", field_code="closed")
 
     registration.before_signup(lambda data: calls.append("third"))
@@ -208,11 +215,11 @@ def test_a_veto_stops_the_hooks_after_it(app, client, registration):
     assert calls == ["first"]
 
 
-def test_after_signup_runs_after_the_commit_without_the_password(app, client, registration):
+def test_after_signup_runs_after_the_commit_without_the_password(app: Flask, client: Any, registration: Any) -> None:
     seen = []
 
     @registration.after_signup
-    def look(user, data):
+    def look(user: Any, data: Any) -> None:
         users = User.__table__
         with db.engine.connect() as other:  # a connection of its own sees only committed rows
             row_id = other.execute(db.select(users.c.id).where(users.c.email == user.email)).scalar_one()
@@ -227,7 +234,9 @@ def test_after_signup_runs_after_the_commit_without_the_password(app, client, re
 # Confirm and login hooks.
 
 
-def test_confirm_hooks_run_once_even_when_the_link_is_followed_twice(app, client, registration, mailbox):
+def test_confirm_hooks_run_once_even_when_the_link_is_followed_twice(
+    app: Flask, client: Any, registration: Any, mailbox: Mailbox
+) -> None:
     calls = []
     registration.before_confirm(lambda user: calls.append(("before", user.email, user.email_verified)))
     registration.after_confirm(lambda user: calls.append(("after", user.email, user.email_verified)))
@@ -240,15 +249,17 @@ def test_confirm_hooks_run_once_even_when_the_link_is_followed_twice(app, client
     assert calls == [("before", "ada@example.org", False), ("after", "ada@example.org", True)]
 
 
-def _confirm_refused(registration, calls):
+def _confirm_refused(registration: Any, calls: Any) -> None:
     registration.after_confirm(lambda user: calls.append("after"))
 
     @registration.before_confirm
-    def refuse(user):
+    def refuse(user: Any) -> None:
         raise RegistrationError("Verification is paused.", code="VERIFICATION_PAUSED", status=403)
 
 
-def test_before_confirm_veto_in_the_api_leaves_the_address_unverified(app, client, registration, mailbox):
+def test_before_confirm_veto_in_the_api_leaves_the_address_unverified(
+    app: Flask, client: Any, registration: Any, mailbox: Mailbox
+) -> None:
     calls = []
     _confirm_refused(registration, calls)
     _signup(client, "ada@example.org")
@@ -260,7 +271,9 @@ def test_before_confirm_veto_in_the_api_leaves_the_address_unverified(app, clien
     assert [u.email_verified for u in _users(app)] == [False]
 
 
-def test_before_confirm_veto_on_the_html_page_shows_the_message(app, client, registration, mailbox):
+def test_before_confirm_veto_on_the_html_page_shows_the_message(
+    app: Flask, client: Any, registration: Any, mailbox: Mailbox
+) -> None:
     calls = []
     _confirm_refused(registration, calls)
     _signup(client, "ada@example.org")
@@ -271,7 +284,7 @@ def test_before_confirm_veto_on_the_html_page_shows_the_message(app, client, reg
     assert [u.email_verified for u in _users(app)] == [False]
 
 
-def test_login_hooks_see_the_user_and_data_without_password(app, client, registration):
+def test_login_hooks_see_the_user_and_data_without_password(app: Flask, client: Any, registration: Any) -> None:
     user_id = _verified_user(app)
     calls = []
     registration.before_login(lambda user, data: calls.append(("before", user.id, data)))
@@ -281,7 +294,7 @@ def test_login_hooks_see_the_user_and_data_without_password(app, client, registr
     assert calls == [("before", user_id, {"email": "Ada@Example.org", "remember": True}), ("after", user_id)]
 
 
-def test_login_hooks_do_not_run_for_a_wrong_password(app, client, registration):
+def test_login_hooks_do_not_run_for_a_wrong_password(app: Flask, client: Any, registration: Any) -> None:
     _verified_user(app)
     calls = []
     registration.before_login(lambda user, data: calls.append("before"))
@@ -298,12 +311,14 @@ def test_login_hooks_do_not_run_for_a_wrong_password(app, client, registration):
     ],
     ids=["login-failed", "account-locked"],
 )
-def test_before_login_veto_starts_no_session(app, client, registration, error, status, code):
+def test_before_login_veto_starts_no_session(
+    app: Flask, client: Any, registration: Any, error: Any, status: Any, code: Any
+) -> None:
     _verified_user(app)
     after = []
 
     @registration.before_login
-    def refuse(user, data):
+    def refuse(user: Any, data: Any) -> None:
         raise error
 
     registration.after_login(lambda user: after.append(user))
@@ -315,12 +330,12 @@ def test_before_login_veto_starts_no_session(app, client, registration, error, s
     assert after == []
 
 
-def test_before_login_veto_on_the_html_page_shows_the_message(app, client, registration):
+def test_before_login_veto_on_the_html_page_shows_the_message(app: Flask, client: Any, registration: Any) -> None:
     app.config["WTF_CSRF_ENABLED"] = False
     _verified_user(app)
 
     @registration.before_login
-    def refuse(user, data):
+    def refuse(user: Any, data: Any) -> None:
         raise RegistrationError("This account is locked.", code="ACCOUNT_LOCKED", status=403)
 
     r = client.post("/login", data={"email": "ada@example.org", "password": PASSWORD, "next": "/inside"})
@@ -333,12 +348,12 @@ def test_before_login_veto_on_the_html_page_shows_the_message(app, client, regis
 
 
 @contextmanager
-def _recording(signal, app) -> Iterator[list[dict]]:
+def _recording(signal: Any, app: Flask) -> Iterator[list[dict]]:
     """The keyword arguments of every send of ``signal`` while inside; each must name ``app``."""
     calls: list[dict] = []
     senders: list[object] = []
 
-    def receiver(sender, **kwargs):
+    def receiver(sender: Any, **kwargs: Any) -> Any:
         senders.append(sender)
         calls.append(kwargs)
         return False  # ignored: signals only observe
@@ -348,7 +363,7 @@ def _recording(signal, app) -> Iterator[list[dict]]:
     assert all(sender is app for sender in senders), senders
 
 
-def test_user_registered_and_verification_sent(app, client, mailbox):
+def test_user_registered_and_verification_sent(app: Flask, client: Any, mailbox: Mailbox) -> None:
     with _recording(signals.user_registered, app) as registered, _recording(signals.verification_sent, app) as sent:
         assert _signup(client, "ada@example.org", username="ada").status_code == 202
     (reg,) = registered
@@ -362,7 +377,9 @@ def test_user_registered_and_verification_sent(app, client, mailbox):
     assert len(_users(app)) == 1  # a receiver's return value changed nothing
 
 
-def test_signup_existing_email_is_signalled_instead_of_user_registered(app, client, mailbox):
+def test_signup_existing_email_is_signalled_instead_of_user_registered(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     _signup(client, "ada@example.org")
     with (
         _recording(signals.signup_existing_email, app) as existing,
@@ -375,7 +392,7 @@ def test_signup_existing_email_is_signalled_instead_of_user_registered(app, clie
     assert registered == [] and sent == []
 
 
-def test_user_verified_is_sent_once(app, client, mailbox):
+def test_user_verified_is_sent_once(app: Flask, client: Any, mailbox: Mailbox) -> None:
     _signup(client, "ada@example.org")
     link = _path(mailbox.link(mailbox.wait_for(1)[0]))
     with _recording(signals.user_verified, app) as verified:
@@ -386,7 +403,7 @@ def test_user_verified_is_sent_once(app, client, mailbox):
 
 
 @pytest.mark.app_config(MAIL_PORT=1)
-def test_mail_failed_is_sent_when_the_mail_server_is_down(app, client):
+def test_mail_failed_is_sent_when_the_mail_server_is_down(app: Flask, client: Any) -> None:
     with _recording(signals.mail_failed, app) as failed, _recording(signals.verification_sent, app) as sent:
         assert _signup(client, "ada@example.org").status_code == 202
     assert [(kw["user"].email, kw["kind"]) for kw in failed] == [("ada@example.org", "verify")]
@@ -394,7 +411,7 @@ def test_mail_failed_is_sent_when_the_mail_server_is_down(app, client):
     assert sent == []
 
 
-def test_login_failed_names_the_address_and_the_code(app, client):
+def test_login_failed_names_the_address_and_the_code(app: Flask, client: Any) -> None:
     _verified_user(app)
     _signup(client, "new@example.org")
     with _recording(signals.login_failed, app) as failed, _recording(signals.user_logged_in, app) as logged_in:
@@ -409,7 +426,7 @@ def test_login_failed_names_the_address_and_the_code(app, client):
     assert logged_in == []
 
 
-def test_user_logged_in_and_logged_out(app, client):
+def test_user_logged_in_and_logged_out(app: Flask, client: Any) -> None:
     user_id = _verified_user(app)
     with _recording(signals.user_logged_in, app) as logged_in, _recording(signals.user_logged_out, app) as out:
         assert _login(client).status_code == 200

@@ -8,34 +8,40 @@ before anything is written or sent. The test client's server port is 80, so
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
+from flask import Flask
 
 from tests.conftest import free_port, serve
 from tests.helpers import add_user, hidden
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse"
 EVIL = {"Host": "localhost:6666"}
 TRUSTED = pytest.mark.app_config(SERVER_NAME=None, TRUSTED_HOSTS=["localhost"])
 
 
-def _refused(r) -> None:
+def _refused(r: Any) -> None:
     assert r.status_code == 400, r.get_data(as_text=True)[:300]
     assert r.json["error"]["code"] == "UNTRUSTED_HOST"
 
 
-def _no_6666(mailbox) -> None:
+def _no_6666(mailbox: Mailbox) -> None:
     assert all(":6666" not in m.as_string() for m in mailbox.messages)
 
 
-def _users(app) -> list[str]:
+def _users(app: Flask) -> list[str]:
     with app.app_context():
         return list(db.session.scalars(db.select(User.email)))
 
 
 @TRUSTED
-def test_reset_with_a_foreign_port_sends_nothing_and_the_normal_host_works(app, client, mailbox):
+def test_reset_with_a_foreign_port_sends_nothing_and_the_normal_host_works(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app, "victim@example.com")
     _refused(client.post("/api/users/reset", json={"email": "victim@example.com"}, headers=EVIL))
     # The same answer for an address without an account: it tells nothing.
@@ -48,7 +54,7 @@ def test_reset_with_a_foreign_port_sends_nothing_and_the_normal_host_works(app, 
 
 
 @TRUSTED
-def test_html_forgot_password_with_a_foreign_port_says_why(app, client, mailbox):
+def test_html_forgot_password_with_a_foreign_port_says_why(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app, "victim@example.com")
     data = {**hidden(client, "/forgot"), "email": "victim@example.com"}
     r = client.post("/forgot", data=data, headers=EVIL)
@@ -58,7 +64,7 @@ def test_html_forgot_password_with_a_foreign_port_says_why(app, client, mailbox)
 
 
 @TRUSTED
-def test_resend_with_a_foreign_port_sends_nothing(app, client, mailbox):
+def test_resend_with_a_foreign_port_sends_nothing(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app, "late@example.com", verified=False)
     _refused(client.post("/api/users/verify", json={"email": "late@example.com"}, headers=EVIL))
     assert client.post("/api/users/verify", json={"email": "late@example.com"}).status_code == 204
@@ -68,7 +74,7 @@ def test_resend_with_a_foreign_port_sends_nothing(app, client, mailbox):
 
 
 @TRUSTED
-def test_signup_with_a_foreign_port_creates_and_sends_nothing(app, client, mailbox):
+def test_signup_with_a_foreign_port_creates_and_sends_nothing(app: Flask, client: Any, mailbox: Mailbox) -> None:
     _refused(client.post("/api/users", json={"email": "new@example.com", "password": PASSWORD}, headers=EVIL))
     browser = app.test_client()
     data = {
@@ -91,7 +97,7 @@ def test_signup_with_a_foreign_port_creates_and_sends_nothing(app, client, mailb
 
 
 @TRUSTED
-def test_change_email_with_a_foreign_port_records_and_sends_nothing(app, mailbox):
+def test_change_email_with_a_foreign_port_records_and_sends_nothing(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     r = app.test_client().post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD})
     auth = {"Authorization": f"Bearer {r.json['id']}"}
@@ -109,7 +115,7 @@ def test_change_email_with_a_foreign_port_records_and_sends_nothing(app, mailbox
 
 
 @TRUSTED
-def test_the_port_the_server_listens_on_is_used_in_the_link(client, mailbox):
+def test_the_port_the_server_listens_on_is_used_in_the_link(client: Any, mailbox: Mailbox) -> None:
     r = client.post(
         "/api/users",
         json={"email": "new@example.com", "password": PASSWORD},
@@ -122,7 +128,7 @@ def test_the_port_the_server_listens_on_is_used_in_the_link(client, mailbox):
 
 
 @pytest.mark.app_config(SERVER_NAME=None, TRUSTED_HOSTS=["localhost", "localhost:8443"])
-def test_a_port_listed_in_trusted_hosts_is_used_in_the_link(client, mailbox):
+def test_a_port_listed_in_trusted_hosts_is_used_in_the_link(client: Any, mailbox: Mailbox) -> None:
     body = {"email": "new@example.com", "password": PASSWORD}
     r = client.post("/api/users", json=body, headers={"Host": "localhost:8443"})
     assert r.status_code == 202
@@ -132,7 +138,7 @@ def test_a_port_listed_in_trusted_hosts_is_used_in_the_link(client, mailbox):
 
 
 @pytest.mark.app_config(SERVER_NAME="localhost", TRUSTED_HOSTS=None)
-def test_with_server_name_links_always_use_it(client, mailbox):
+def test_with_server_name_links_always_use_it(client: Any, mailbox: Mailbox) -> None:
     r = client.post("/api/users", json={"email": "new@example.com", "password": PASSWORD}, headers=EVIL)
     assert r.status_code == 202
     (msg,) = mailbox.wait_for(1)
@@ -141,7 +147,7 @@ def test_with_server_name_links_always_use_it(client, mailbox):
 
 
 @TRUSTED
-def test_a_real_server_links_to_its_own_port_and_refuses_another(app, mailbox):
+def test_a_real_server_links_to_its_own_port_and_refuses_another(app: Flask, mailbox: Mailbox) -> None:
     add_user(app, "victim@example.com")
     port = free_port()
     with serve(app, port) as base:
@@ -156,7 +162,9 @@ def test_a_real_server_links_to_its_own_port_and_refuses_another(app, mailbox):
 
 
 @TRUSTED
-def test_send_verification_from_an_apps_own_route_reports_instead_of_raising(app, registration, mailbox):
+def test_send_verification_from_an_apps_own_route_reports_instead_of_raising(
+    app: Flask, registration: Any, mailbox: Mailbox
+) -> None:
     from flask_registration import signals
     from flask_registration.errors import UntrustedHost
 

@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from flask import Flask
 
 from tests.helpers import add_user, hidden, inputs
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 
-def users(app) -> list[str]:
+def users(app: Flask) -> list[str]:
     with app.app_context():
         return list(db.session.scalars(db.select(User.email)))
 
 
-def signup_data(client, **fields: str) -> dict[str, str]:
+def signup_data(client: Any, **fields: str) -> dict[str, str]:
     data = {"email": "ada@example.com", "password": "correct horse", "password_confirm": "correct horse"}
     return {**hidden(client, "/signup"), **data, **fields}
 
 
-def logged_in_email(client) -> str | None:
+def logged_in_email(client: Any) -> str | None:
     r = client.get("/api/users/me")
     return r.json["email"] if r.status_code == 200 else None
 
 
-def test_signup_page_has_a_csrf_token_and_labelled_fields(client):
+def test_signup_page_has_a_csrf_token_and_labelled_fields(client: Any) -> None:
     page = client.get("/signup").get_data(as_text=True)
     fields = inputs(page)
     assert fields["csrf_token"]["type"] == "hidden" and len(fields["csrf_token"]["value"]) > 20
@@ -37,7 +40,7 @@ def test_signup_page_has_a_csrf_token_and_labelled_fields(client):
     assert fields["password"]["type"] == fields["password_confirm"]["type"] == "password"
 
 
-def test_signup_without_the_csrf_token_creates_nobody(app, client, mailbox):
+def test_signup_without_the_csrf_token_creates_nobody(app: Flask, client: Any, mailbox: Mailbox) -> None:
     data = signup_data(client)
     del data["csrf_token"]
     r = client.post("/signup", data=data)
@@ -46,13 +49,13 @@ def test_signup_without_the_csrf_token_creates_nobody(app, client, mailbox):
     assert users(app) == [] and mailbox.messages == []
 
 
-def test_signup_with_a_forged_csrf_token_creates_nobody(app, client, mailbox):
+def test_signup_with_a_forged_csrf_token_creates_nobody(app: Flask, client: Any, mailbox: Mailbox) -> None:
     r = client.post("/signup", data=signup_data(client, csrf_token="forged"))
     assert r.status_code == 422
     assert users(app) == []
 
 
-def test_signup_without_the_csrf_token_says_why(client):
+def test_signup_without_the_csrf_token_says_why(client: Any) -> None:
     data = signup_data(client)
     del data["csrf_token"]
     page = client.post("/signup", data=data).get_data(as_text=True)
@@ -60,7 +63,7 @@ def test_signup_without_the_csrf_token_says_why(client):
     assert 'role="alert"' in page
 
 
-def test_signup_with_the_csrf_token_works(app, client, mailbox):
+def test_signup_with_the_csrf_token_works(app: Flask, client: Any, mailbox: Mailbox) -> None:
     r = client.post("/signup", data=signup_data(client))
     assert r.status_code == 200
     assert b"Check your email" in r.data and b"ada@example.com" in r.data
@@ -77,7 +80,9 @@ def test_signup_with_the_csrf_token_works(app, client, mailbox):
     ],
     ids=["mismatched-passwords", "short-password", "bad-email"],
 )
-def test_signup_error_is_tied_to_its_field(app, client, mailbox, fields, field, message):
+def test_signup_error_is_tied_to_its_field(
+    app: Flask, client: Any, mailbox: Mailbox, fields: Any, field: Any, message: Any
+) -> None:
     r = client.post("/signup", data=signup_data(client, **fields))
     assert r.status_code == 422
     page = r.get_data(as_text=True)
@@ -90,7 +95,7 @@ def test_signup_error_is_tied_to_its_field(app, client, mailbox, fields, field, 
     assert users(app) == []
 
 
-def test_login_with_a_wrong_password_shows_an_error(app, client):
+def test_login_with_a_wrong_password_shows_an_error(app: Flask, client: Any) -> None:
     add_user(app)
     data = {**hidden(client, "/login"), "email": "ada@example.com", "password": "wrong horse"}
     r = client.post("/login", data=data)
@@ -99,7 +104,7 @@ def test_login_with_a_wrong_password_shows_an_error(app, client):
     assert logged_in_email(client) is None
 
 
-def test_login_of_an_unverified_user_links_to_resend(app, client):
+def test_login_of_an_unverified_user_links_to_resend(app: Flask, client: Any) -> None:
     add_user(app, verified=False)
     data = {**hidden(client, "/login"), "email": "ada@example.com", "password": "correct horse"}
     r = client.post("/login", data=data)
@@ -109,7 +114,7 @@ def test_login_of_an_unverified_user_links_to_resend(app, client):
     assert logged_in_email(client) is None
 
 
-def test_login_without_the_csrf_token_does_not_log_in(app, client):
+def test_login_without_the_csrf_token_does_not_log_in(app: Flask, client: Any) -> None:
     add_user(app)
     r = client.post("/login", data={"email": "ada@example.com", "password": "correct horse"})
     assert r.status_code == 422
@@ -117,7 +122,7 @@ def test_login_without_the_csrf_token_does_not_log_in(app, client):
 
 
 @pytest.mark.parametrize("target", ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)"])
-def test_login_ignores_a_hostile_next(app, client, target):
+def test_login_ignores_a_hostile_next(app: Flask, client: Any, target: Any) -> None:
     add_user(app)
     form = hidden(client, "/login?" + urlencode({"next": target}))
     assert form["next"] == target  # carried through the form, checked only when followed
@@ -127,28 +132,28 @@ def test_login_ignores_a_hostile_next(app, client, target):
 
 
 @pytest.mark.app_config(REGISTRATION_POST_LOGIN_REDIRECT="/dashboard")
-def test_login_with_a_hostile_next_goes_to_the_post_login_redirect(app, client):
+def test_login_with_a_hostile_next_goes_to_the_post_login_redirect(app: Flask, client: Any) -> None:
     add_user(app)
     form = hidden(client, "/login?next=//evil.com")
     r = client.post("/login", data={**form, "email": "ada@example.com", "password": "correct horse"})
     assert r.status_code == 302 and r.headers["Location"] == "/dashboard"
 
 
-def test_login_follows_a_local_next(app, client):
+def test_login_follows_a_local_next(app: Flask, client: Any) -> None:
     add_user(app)
     form = hidden(client, "/login?next=/inside")
     r = client.post("/login", data={**form, "email": "ada@example.com", "password": "correct horse"})
     assert r.status_code == 302 and r.headers["Location"] == "/inside"
 
 
-def _log_in(app, client) -> None:
+def _log_in(app: Flask, client: Any) -> None:
     add_user(app)
     form = hidden(client, "/login")
     r = client.post("/login", data={**form, "email": "ada@example.com", "password": "correct horse"})
     assert r.status_code == 302 and logged_in_email(client) == "ada@example.com"
 
 
-def test_logout_without_the_csrf_token_keeps_the_session(app, client):
+def test_logout_without_the_csrf_token_keeps_the_session(app: Flask, client: Any) -> None:
     _log_in(app, client)
     r = client.post("/logout")
     assert r.status_code == 400
@@ -156,7 +161,7 @@ def test_logout_without_the_csrf_token_keeps_the_session(app, client):
     assert logged_in_email(client) == "ada@example.com"
 
 
-def test_logout_with_the_csrf_token_ends_the_session(app, client):
+def test_logout_with_the_csrf_token_ends_the_session(app: Flask, client: Any) -> None:
     _log_in(app, client)
     token = hidden(client, "/login")["csrf_token"]
     r = client.post("/logout", data={"csrf_token": token})
@@ -164,7 +169,7 @@ def test_logout_with_the_csrf_token_ends_the_session(app, client):
     assert logged_in_email(client) is None
 
 
-def test_resend_page_sends_a_new_link_to_an_unverified_address(app, client, mailbox):
+def test_resend_page_sends_a_new_link_to_an_unverified_address(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app, verified=False)
     page = client.get("/resend").get_data(as_text=True)
     fields = inputs(page)
@@ -178,20 +183,20 @@ def test_resend_page_sends_a_new_link_to_an_unverified_address(app, client, mail
     assert client.get(f"{link.path}?{link.query}").status_code == 200
 
 
-def test_resend_page_answers_alike_for_an_unknown_address(client, mailbox):
+def test_resend_page_answers_alike_for_an_unknown_address(client: Any, mailbox: Mailbox) -> None:
     r = client.post("/resend", data={**hidden(client, "/resend"), "email": "nobody@example.com"})
     assert r.status_code == 200 and b"Check your email" in r.data
     assert mailbox.messages == []
 
 
-def test_resend_without_the_csrf_token_sends_nothing(app, client, mailbox):
+def test_resend_without_the_csrf_token_sends_nothing(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app, verified=False)
     r = client.post("/resend", data={"email": "ada@example.com"})
     assert r.status_code == 422
     assert mailbox.messages == []
 
 
-def test_confirm_with_a_garbage_token_shows_the_resend_form(client):
+def test_confirm_with_a_garbage_token_shows_the_resend_form(client: Any) -> None:
     r = client.get("/confirm?uid=1&token=garbage")
     assert r.status_code == 400
     page = r.get_data(as_text=True)

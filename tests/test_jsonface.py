@@ -3,6 +3,8 @@ is left alone by Flask-WTF's CSRFProtect, set up before or after the extension, 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from flask import Flask
 from flask_wtf import CSRFProtect
@@ -12,7 +14,7 @@ from tests.models import CHEAP_ARGON2, AccessToken, User, db
 
 
 @pytest.mark.parametrize("csrf_first", [True, False], ids=["csrfprotect-first", "csrfprotect-after"])
-def test_csrfprotect_leaves_the_json_routes_to_their_own_check(database_url, csrf_first):
+def test_csrfprotect_leaves_the_json_routes_to_their_own_check(database_url: str, csrf_first: Any) -> None:
     app = Flask(__name__)
     app.config.update(
         TESTING=True,

@@ -97,7 +97,9 @@ def login(app: Flask, address: str, email: str, password: str) -> Callable[[], A
     return lambda: client_at(app, address).post("/api/users/login", json=body)
 
 
-def test_simultaneous_guesses_at_one_address_stop_at_its_limit(make_limited, monkeypatch):
+def test_simultaneous_guesses_at_one_address_stop_at_its_limit(
+    make_limited: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_limited(failed_login_per_email="5 per 5 minutes", failed_login_per_ip=None)
     add_user(app, "ada@example.com")
     gate = Gate(app, monkeypatch)
@@ -111,7 +113,9 @@ def test_simultaneous_guesses_at_one_address_stop_at_its_limit(make_limited, mon
     assert set(statuses) <= {200, 401, 429}
 
 
-def test_simultaneous_guesses_from_one_client_stop_at_its_limit(make_limited, monkeypatch):
+def test_simultaneous_guesses_from_one_client_stop_at_its_limit(
+    make_limited: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_limited(failed_login_per_ip="30 per 10 minutes", failed_login_per_email=None)
     add_user(app, "ada@example.com")
     gate = Gate(app, monkeypatch)
@@ -123,7 +127,7 @@ def test_simultaneous_guesses_from_one_client_stop_at_its_limit(make_limited, mo
     assert statuses.count(429) == 40 - gate.checks
 
 
-def test_the_default_limits_hold_for_simultaneous_guesses(make_limited, monkeypatch):
+def test_the_default_limits_hold_for_simultaneous_guesses(make_limited: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_limited()
     add_user(app, "ada@example.com")
     gate = Gate(app, monkeypatch)
@@ -145,7 +149,9 @@ def access_token(app: Flask) -> str:
         ("/api/users/change-email", {"password": "a guess", "newEmail": "new@example.com"}),
     ],
 )
-def test_simultaneous_wrong_current_passwords_stop_at_the_limit(make_limited, monkeypatch, path, body):
+def test_simultaneous_wrong_current_passwords_stop_at_the_limit(
+    make_limited: Any, monkeypatch: pytest.MonkeyPatch, path: Any, body: Any
+) -> None:
     # change_email's own buckets are lifted, so that only the failed-login ones count.
     app = make_limited(change_email_per_email=None, change_email_per_ip=None)
     add_user(app, "ada@example.com")
@@ -161,7 +167,7 @@ def test_simultaneous_wrong_current_passwords_stop_at_the_limit(make_limited, mo
     assert statuses.count(400) == gate.checks  # INVALID_PASSWORD
 
 
-def test_a_right_password_gives_its_place_back(make_limited):
+def test_a_right_password_gives_its_place_back(make_limited: Any) -> None:
     app = make_limited(failed_login_per_email="2 per hour", failed_login_per_ip="2 per hour")
     add_user(app, "ada@example.com")
 
@@ -177,7 +183,7 @@ def test_a_right_password_gives_its_place_back(make_limited):
     assert log_in(PASSWORD) == 429
 
 
-def test_a_full_bucket_gives_back_the_place_taken_in_the_others(make_limited):
+def test_a_full_bucket_gives_back_the_place_taken_in_the_others(make_limited: Any) -> None:
     app = make_limited(failed_login_per_ip="3 per hour", failed_login_per_email="1 per hour")
     client = client_at(app, "198.51.100.7")
 

@@ -3,18 +3,23 @@ wrong guess, a session cookie guarded by CSRF, and argon2 hashes upgraded on log
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from flask import Flask
 
 from flask_registration import get_state
 from flask_registration.models import utcnow
 from flask_registration.passwords import Passwords
 from tests.helpers import sign_up
 from tests.models import User, db, make_app
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse"
 
 
-def mark_verified(app, email: str = "ada@example.com") -> None:
+def mark_verified(app: Flask, email: str = "ada@example.com") -> None:
     # Brevity: test_confirm.py covers the emailed link itself.
     with app.app_context():
         found = db.session.scalars(db.select(User).filter_by(email=email)).one()
@@ -22,22 +27,24 @@ def mark_verified(app, email: str = "ada@example.com") -> None:
         db.session.commit()
 
 
-def stored_hash(app, email: str = "ada@example.com") -> str:
+def stored_hash(app: Flask, email: str = "ada@example.com") -> str:
     with app.app_context():
         return str(db.session.scalars(db.select(User.password_hash).filter_by(email=email)).one())
 
 
-def log_in(client, email: str = "ada@example.com", password: str = PASSWORD, **extra):
+def log_in(client: Any, email: str = "ada@example.com", password: str = PASSWORD, **extra: Any) -> Any:
     return client.post("/api/users/login", json={"email": email, "password": password, **extra})
 
 
 @pytest.fixture
-def verified(app, client, mailbox) -> None:
+def verified(app: Flask, client: Any, mailbox: Mailbox) -> None:
     sign_up(client)
     mark_verified(app)
 
 
-def test_unverified_user_with_the_right_password_gets_login_failed_and_a_new_link(app, client, mailbox):
+def test_unverified_user_with_the_right_password_gets_login_failed_and_a_new_link(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     # With enumeration prevention (the default) the right password of an unconfirmed
     # account answers as a wrong one does, or it would tell a stranger who signed the
     # address up with a password of their own whether the address had an account.
@@ -53,7 +60,9 @@ def test_unverified_user_with_the_right_password_gets_login_failed_and_a_new_lin
 
 
 @pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
-def test_without_enumeration_prevention_the_unverified_user_is_told_to_verify(app, client, mailbox):
+def test_without_enumeration_prevention_the_unverified_user_is_told_to_verify(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     sign_up(client)
     r = log_in(client)
     assert r.status_code == 401
@@ -64,13 +73,13 @@ def test_without_enumeration_prevention_the_unverified_user_is_told_to_verify(ap
     assert client.get_cookie("session") is None
 
 
-def test_unverified_user_with_a_wrong_password_gets_the_plain_login_failed(client, mailbox):
+def test_unverified_user_with_a_wrong_password_gets_the_plain_login_failed(client: Any, mailbox: Mailbox) -> None:
     sign_up(client)
     r = log_in(client, password="wrong horse")
     assert r.status_code == 401 and r.json["error"]["code"] == "LOGIN_FAILED"
 
 
-def test_wrong_password_and_unknown_email_give_identical_answers(client, verified):
+def test_wrong_password_and_unknown_email_give_identical_answers(client: Any, verified: Any) -> None:
     wrong_password = log_in(client, password="wrong horse")
     unknown_email = log_in(client, email="nobody@example.com")
     assert wrong_password.status_code == unknown_email.status_code == 401
@@ -80,14 +89,14 @@ def test_wrong_password_and_unknown_email_give_identical_answers(client, verifie
 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
-def test_unverified_user_logs_in_when_verification_is_not_required(client, mailbox):
+def test_unverified_user_logs_in_when_verification_is_not_required(client: Any, mailbox: Mailbox) -> None:
     sign_up(client)
     r = log_in(client)
     assert r.status_code == 200 and r.json["user"]["emailVerified"] is False
     assert client.get("/api/users/me").json["email"] == "ada@example.com"
 
 
-def test_login_gives_the_user_and_a_session_cookie_then_me_works(client, verified):
+def test_login_gives_the_user_and_a_session_cookie_then_me_works(client: Any, verified: Any) -> None:
     assert client.get("/api/users/me").json["error"]["code"] == "AUTHORIZATION_REQUIRED"
     r = log_in(client, email="ADA@Example.com")
     assert r.status_code == 200
@@ -100,7 +109,7 @@ def test_login_gives_the_user_and_a_session_cookie_then_me_works(client, verifie
     assert me.status_code == 200 and me.json["id"] == r.json["userId"]
 
 
-def test_logout_with_a_session_cookie_needs_the_csrf_header(client, verified):
+def test_logout_with_a_session_cookie_needs_the_csrf_header(client: Any, verified: Any) -> None:
     assert log_in(client).status_code == 200
 
     r = client.post("/api/users/logout")
@@ -116,7 +125,7 @@ def test_logout_with_a_session_cookie_needs_the_csrf_header(client, verified):
     assert me.status_code == 401 and me.json["error"]["code"] == "AUTHORIZATION_REQUIRED"
 
 
-def test_logout_by_remember_cookie_alone_needs_the_csrf_header(client, verified):
+def test_logout_by_remember_cookie_alone_needs_the_csrf_header(client: Any, verified: Any) -> None:
     # The remember cookie authenticates as well as the session cookie does, so a
     # cross-site POST carrying only it must be refused just the same.
     assert log_in(client, remember=True).status_code == 200
@@ -127,11 +136,11 @@ def test_logout_by_remember_cookie_alone_needs_the_csrf_header(client, verified)
 
 
 @pytest.fixture
-def second_app(app):
+def second_app(app: Flask) -> Iterator[Any]:
     """Another app on the same database and mail server (built with ``make_app``)."""
     made = []
 
-    def build(**config):
+    def build(**config: Any) -> Any:
         keep = ("SQLALCHEMY_DATABASE_URI", "MAIL_SERVER", "MAIL_PORT")
         other = make_app({k: app.config[k] for k in keep} | config)
         made.append(other)
@@ -144,7 +153,9 @@ def second_app(app):
             db.engine.dispose()
 
 
-def test_login_rehashes_a_password_made_with_older_argon2_parameters(app, client, verified, second_app):
+def test_login_rehashes_a_password_made_with_older_argon2_parameters(
+    app: Flask, client: Any, verified: Any, second_app: Any
+) -> None:
     old = stored_hash(app)
     assert ",t=1," in old
 
@@ -158,13 +169,13 @@ def test_login_rehashes_a_password_made_with_older_argon2_parameters(app, client
     assert stored_hash(app) == new  # already current: not hashed again
 
 
-def test_hash_with_current_parameters_is_left_alone(app, client, verified):
+def test_hash_with_current_parameters_is_left_alone(app: Flask, client: Any, verified: Any) -> None:
     before = stored_hash(app)
     assert log_in(client).status_code == 200
     assert stored_hash(app) == before
 
 
-def test_a_missing_hash_is_checked_against_a_real_argon2_hash():
+def test_a_missing_hash_is_checked_against_a_real_argon2_hash() -> None:
     passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1)
     assert passwords.verify(None, "dummy password for timing") is False
     assert passwords.verify("", "anything") is False
@@ -175,7 +186,7 @@ def test_a_missing_hash_is_checked_against_a_real_argon2_hash():
     assert passwords.verify(good, "Secret") is False
 
 
-def test_login_with_an_unknown_email_runs_argon2_on_the_dummy_hash(app, client, mailbox):
+def test_login_with_an_unknown_email_runs_argon2_on_the_dummy_hash(app: Flask, client: Any, mailbox: Mailbox) -> None:
     # The dummy is made with the app's hasher up front: made at the first unknown
     # address, it would cost that login one hash more than a known one's. The argon2 work
     # of both cases is compared in tests/test_enumeration.py.
@@ -186,7 +197,7 @@ def test_login_with_an_unknown_email_runs_argon2_on_the_dummy_hash(app, client, 
     assert get_state(app).passwords._dummy == dummy
 
 
-def test_login_from_a_client_with_a_session_cookie_needs_the_csrf_header(client, verified):
+def test_login_from_a_client_with_a_session_cookie_needs_the_csrf_header(client: Any, verified: Any) -> None:
     token = client.get("/api/users/csrf-token").json["csrfToken"]  # sets the session cookie
     r = log_in(client)
     assert r.status_code == 403 and r.json["error"]["code"] == "CSRF_FAILED"

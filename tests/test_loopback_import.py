@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from flask import Flask
 
 from flask_registration.flows.imports import import_loopback_users
 from tests.helpers import optional
@@ -17,7 +20,7 @@ def loopback_hash(password: str) -> str:
 
 
 @pytest.fixture
-def imported(app):
+def imported(app: Flask) -> Any:
     records = [
         {
             "email": "Old.User@Example.com",
@@ -36,12 +39,12 @@ def imported(app):
         return import_loopback_users(records, fields=["username"])
 
 
-def _user(app, email):
+def _user(app: Flask, email: Any) -> Any:
     with app.app_context():
         return db.session.query(User).filter_by(email=email).one()
 
 
-def test_the_import_reports_what_it_created_and_skipped(app, imported):
+def test_the_import_reports_what_it_created_and_skipped(app: Flask, imported: Any) -> None:
     assert imported.created == ["old.user@example.com", "unverified@example.com"]
     assert imported.skipped == [
         ("not an address", "invalid email"),
@@ -55,7 +58,7 @@ def test_the_import_reports_what_it_created_and_skipped(app, imported):
     assert not _user(app, "unverified@example.com").email_verified
 
 
-def test_a_bcrypt_hash_logs_in_once_and_is_replaced_by_argon2id(app, client, imported):
+def test_a_bcrypt_hash_logs_in_once_and_is_replaced_by_argon2id(app: Flask, client: Any, imported: Any) -> None:
     r = client.post("/api/users/login", json={"email": "old.user@example.com", "password": "loopback secret"})
     assert r.status_code == 200
     new_hash = _user(app, "old.user@example.com").password_hash
@@ -66,19 +69,23 @@ def test_a_bcrypt_hash_logs_in_once_and_is_replaced_by_argon2id(app, client, imp
     assert r.status_code == 200
 
 
-def test_a_wrong_password_against_a_bcrypt_hash_fails_and_keeps_the_hash(app, client, imported):
+def test_a_wrong_password_against_a_bcrypt_hash_fails_and_keeps_the_hash(
+    app: Flask, client: Any, imported: Any
+) -> None:
     before = _user(app, "old.user@example.com").password_hash
     r = client.post("/api/users/login", json={"email": "old.user@example.com", "password": "wrong secret"})
     assert r.status_code == 401 and r.json["error"]["code"] == "LOGIN_FAILED"
     assert _user(app, "old.user@example.com").password_hash == before
 
 
-def test_an_imported_unverified_user_waits_for_verification_like_any_other(app, client, imported):
+def test_an_imported_unverified_user_waits_for_verification_like_any_other(
+    app: Flask, client: Any, imported: Any
+) -> None:
     r = client.post("/api/users/login", json={"email": "unverified@example.com", "password": "another secret"})
     assert r.status_code == 401 and r.json["error"]["code"] == "LOGIN_FAILED"
 
 
-def test_bcrypt_reads_only_the_first_72_bytes_as_loopback_did(app):
+def test_bcrypt_reads_only_the_first_72_bytes_as_loopback_did(app: Flask) -> None:
     long_password = "p" * 80
     with app.app_context():
         import_loopback_users(

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
+from flask import Flask
 
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 MIGRATION = Path(__file__).resolve().parent.parent / "examples" / "migrations" / "add_registration_columns.py"
 
 
-def _migration():
+def _migration() -> Any:
     spec = importlib.util.spec_from_file_location("add_registration_columns", MIGRATION)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -32,7 +36,7 @@ def _run(engine: sa.Engine, step: str) -> None:
 
 
 @pytest.fixture
-def old_table(database_url):
+def old_table(database_url: str) -> Iterator[Any]:
     """The app's users table before flask_registration: id, email, username."""
     engine = sa.create_engine(database_url)
     meta = sa.MetaData()
@@ -60,7 +64,7 @@ def old_table(database_url):
     engine.dispose()
 
 
-def test_the_migrated_table_serves_the_extension(old_table, app, client, mailbox):
+def test_the_migrated_table_serves_the_extension(old_table: Any, app: Flask, client: Any, mailbox: Mailbox) -> None:
     _run(old_table, "upgrade")
     with old_table.connect() as conn:
         rows = conn.execute(sa.text("SELECT email, auth_stamp, created_at FROM users ORDER BY id")).all()
@@ -90,7 +94,7 @@ def test_the_migrated_table_serves_the_extension(old_table, app, client, mailbox
         assert db.session.query(User).filter(User.email == "two@example.com").count() == 1
 
 
-def test_the_migrated_table_never_gives_an_id_out_twice(old_table):
+def test_the_migrated_table_never_gives_an_id_out_twice(old_table: Any) -> None:
     _run(old_table, "upgrade")
     with old_table.begin() as conn:
         last = conn.execute(sa.text("SELECT max(id) FROM users")).scalar_one()
@@ -100,14 +104,14 @@ def test_the_migrated_table_never_gives_an_id_out_twice(old_table):
     assert new > last
 
 
-def test_the_migration_refuses_addresses_that_differ_only_by_case(old_table):
+def test_the_migration_refuses_addresses_that_differ_only_by_case(old_table: Any) -> None:
     with old_table.begin() as conn:
         conn.execute(sa.text("INSERT INTO users (email, username) VALUES ('TWO@example.com', 'three')"))
     with pytest.raises(RuntimeError, match="two@example.com"):
         _run(old_table, "upgrade")
 
 
-def test_the_migration_can_be_undone(old_table):
+def test_the_migration_can_be_undone(old_table: Any) -> None:
     _run(old_table, "upgrade")
     _run(old_table, "downgrade")
     columns = {c["name"] for c in sa.inspect(old_table).get_columns("users")}

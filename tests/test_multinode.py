@@ -16,14 +16,17 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from flask import Flask
 
 from tests.conftest import free_port
 from tests.helpers import link_params
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
@@ -71,7 +74,7 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def nodes(app, mailbox) -> Iterator[tuple[str, str]]:
+def nodes(app: Flask, mailbox: Mailbox) -> Iterator[tuple[str, str]]:
     """Two servers on the test database (its tables made by the `app` fixture)."""
     env = {
         **os.environ,
@@ -106,12 +109,12 @@ def _on(base: str, link: str) -> str:
     return f"{base}{parts.path}?{parts.query}"
 
 
-def _count(app, email: str) -> int:
+def _count(app: Flask, email: str) -> int:
     with app.app_context():
         return db.session.query(User).filter(User.email == email).count()
 
 
-def test_each_step_works_on_either_node(app, nodes, mailbox):
+def test_each_step_works_on_either_node(app: Flask, nodes: Any, mailbox: Mailbox) -> None:
     first, second = nodes
     r = requests.post(f"{first}/api/users", json={"email": "multi@example.com", "password": "first password"})
     assert r.status_code == 202
@@ -140,7 +143,7 @@ def test_each_step_works_on_either_node(app, nodes, mailbox):
     assert r.status_code == 200
 
 
-def test_fifty_concurrent_signups_of_one_address_make_one_user(app, nodes, mailbox):
+def test_fifty_concurrent_signups_of_one_address_make_one_user(app: Flask, nodes: Any, mailbox: Mailbox) -> None:
     variants = ["race@example.com", "RACE@example.com", "Race@Example.COM", "race@EXAMPLE.com", "rAce@example.com"]
 
     def sign_up(i: int) -> int:
@@ -158,7 +161,7 @@ def test_fifty_concurrent_signups_of_one_address_make_one_user(app, nodes, mailb
     assert sum("/confirm?" in mailbox.text(m) for m in messages) == 1
 
 
-def test_fifty_concurrent_confirms_of_one_link_verify_once(app, nodes, mailbox):
+def test_fifty_concurrent_confirms_of_one_link_verify_once(app: Flask, nodes: Any, mailbox: Mailbox) -> None:
     first, second = nodes
     assert (
         requests.post(
@@ -180,7 +183,7 @@ def test_fifty_concurrent_confirms_of_one_link_verify_once(app, nodes, mailbox):
         assert user.email_verified
 
 
-def test_two_concurrent_email_changes_leave_a_consistent_row(app, nodes, mailbox):
+def test_two_concurrent_email_changes_leave_a_consistent_row(app: Flask, nodes: Any, mailbox: Mailbox) -> None:
     first, second = nodes
     requests.post(f"{first}/api/users", json={"email": "move@example.com", "password": "move password"})
     link = mailbox.link(mailbox.wait_for(1)[0])

@@ -19,11 +19,12 @@ import requests
 from flask_registration import ValidationError, signals
 from tests.models import User, db
 from tests.oauth_provider import PASSWORD, Site, consent, csrf_token, dance
+from tests.smtp import Mailbox
 
 # A new account.
 
 
-def test_verified_email_creates_a_verified_account_and_logs_in(site, http, mailbox):
+def test_verified_email_creates_a_verified_account_and_logs_in(site: Any, http: Any, mailbox: Mailbox) -> None:
     r = dance(http, site.login_url(), sub="ada-1", email="Ada@Example.com", verified=True, name="Ada")
     assert r.status_code == 200
     assert r.url == f"{site.url}/"
@@ -41,7 +42,7 @@ def test_verified_email_creates_a_verified_account_and_logs_in(site, http, mailb
     assert mailbox.messages == []  # the provider vouched for the address: no link to follow
 
 
-def test_the_dance_sends_its_signals(site, http):
+def test_the_dance_sends_its_signals(site: Any, http: Any) -> None:
     seen: list[tuple[str, Any]] = []
 
     def on_linked(sender: Any, **kw: Any) -> None:
@@ -66,7 +67,7 @@ def test_the_dance_sends_its_signals(site, http):
     ]
 
 
-def test_a_known_identity_logs_its_user_in_again_and_keeps_the_new_token(site, http):
+def test_a_known_identity_logs_its_user_in_again_and_keeps_the_new_token(site: Any, http: Any) -> None:
     dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
     first = site.token_of("ada-1")["access_token"]
     with requests.Session() as again:
@@ -78,7 +79,9 @@ def test_a_known_identity_logs_its_user_in_again_and_keeps_the_new_token(site, h
     assert site.token_of("ada-1")["access_token"] != first
 
 
-def test_an_unvouched_address_creates_nothing_until_its_link_is_pressed_in_this_browser(site, http, mailbox):
+def test_an_unvouched_address_creates_nothing_until_its_link_is_pressed_in_this_browser(
+    site: Any, http: Any, mailbox: Mailbox
+) -> None:
     r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
     assert r.status_code == 200
     assert "Check your email" in r.text and "bob@example.com" in r.text
@@ -108,7 +111,9 @@ def test_an_unvouched_address_creates_nothing_until_its_link_is_pressed_in_this_
 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
-def test_an_unvouched_address_waits_for_its_link_even_when_verification_is_not_required(site, http, mailbox):
+def test_an_unvouched_address_waits_for_its_link_even_when_verification_is_not_required(
+    site: Any, http: Any, mailbox: Mailbox
+) -> None:
     # No account may hold a stranger's identity before its owner proves the address.
     r = dance(http, site.login_url(), sub="bob-1", email="bob@example.com", verified=False)
     assert r.status_code == 200 and "Check your email" in r.text
@@ -118,7 +123,7 @@ def test_an_unvouched_address_waits_for_its_link_even_when_verification_is_not_r
     assert site.me(http).json()["emailVerified"] is True
 
 
-def test_no_email_asks_for_one_and_confirms_it_with_a_link(site, http, mailbox):
+def test_no_email_asks_for_one_and_confirms_it_with_a_link(site: Any, http: Any, mailbox: Mailbox) -> None:
     r = dance(http, site.login_url(), sub="cy-1", email=None)
     assert r.url == f"{site.url}/login/local/email"
     assert "did not give us an email address" in r.text
@@ -142,13 +147,13 @@ def test_no_email_asks_for_one_and_confirms_it_with_a_link(site, http, mailbox):
     assert site.me(http).json()["email"] == "cy@example.com"
 
 
-def test_the_email_step_needs_a_dance_waiting_for_it(site, http):
+def test_the_email_step_needs_a_dance_waiting_for_it(site: Any, http: Any) -> None:
     r = http.get(f"{site.url}/login/local/email")
     assert r.status_code == 400
     assert "no login waiting" in r.text
 
 
-def test_no_email_then_a_taken_address_answers_as_for_a_new_one(site, http, mailbox):
+def test_no_email_then_a_taken_address_answers_as_for_a_new_one(site: Any, http: Any, mailbox: Mailbox) -> None:
     owner = site.add_user("owner@example.com", verified=True)
     r = dance(http, site.login_url(), sub="mal-1")
     r = http.post(r.url, data={"csrf_token": csrf_token(r.text), "email": "owner@example.com"})
@@ -164,7 +169,9 @@ def test_no_email_then_a_taken_address_answers_as_for_a_new_one(site, http, mail
 # An address that already has an account.
 
 
-def test_a_vouched_address_of_a_verified_account_links_once_its_link_is_pressed(site, http, mailbox):
+def test_a_vouched_address_of_a_verified_account_links_once_its_link_is_pressed(
+    site: Any, http: Any, mailbox: Mailbox
+) -> None:
     owner = site.add_user("dee@example.com", verified=True)
     r = dance(http, site.login_url(), sub="dee-1", email="DEE@example.com", verified=True)
     assert r.status_code == 200 and "Check your email" in r.text
@@ -185,7 +192,7 @@ def test_a_vouched_address_of_a_verified_account_links_once_its_link_is_pressed(
 
 
 @pytest.mark.app_config(REGISTRATION_OAUTH_LINK_BY_EMAIL=False)
-def test_linking_by_email_can_be_turned_off(site, http, mailbox):
+def test_linking_by_email_can_be_turned_off(site: Any, http: Any, mailbox: Mailbox) -> None:
     site.add_user("dee@example.com", verified=True)
     r = dance(http, site.login_url(), sub="dee-1", email="dee@example.com", verified=True)
     assert r.status_code == 409
@@ -199,7 +206,7 @@ def test_linking_by_email_can_be_turned_off(site, http, mailbox):
     assert "/login/local/confirm" not in mailbox.text(msg) and "log in with your password" in mailbox.text(msg)
 
 
-def test_a_planted_unverified_account_becomes_the_address_owners_alone(site, http, mailbox):
+def test_a_planted_unverified_account_becomes_the_address_owners_alone(site: Any, http: Any, mailbox: Mailbox) -> None:
     # Someone signed up with the victim's address and a password of their own, and waits.
     with requests.Session() as attacker:
         r = attacker.post(f"{site.url}/api/users", json={"email": "vic@example.com", "password": "attacker's password"})
@@ -230,7 +237,7 @@ def test_a_planted_unverified_account_becomes_the_address_owners_alone(site, htt
     assert "a password" in mailbox.text(removed)
 
 
-def test_an_address_the_provider_does_not_vouch_for_never_links(site, http, mailbox):
+def test_an_address_the_provider_does_not_vouch_for_never_links(site: Any, http: Any, mailbox: Mailbox) -> None:
     owner = site.add_user("vic@example.com", verified=True)
     r = dance(http, site.login_url(), sub="mal-1", email="vic@example.com", verified=False)
     assert r.status_code == 200 and "Check your email" in r.text  # as for a new address
@@ -247,7 +254,9 @@ def test_an_address_the_provider_does_not_vouch_for_never_links(site, http, mail
 
 
 @pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
-def test_an_unvouched_address_answers_alike_without_enumeration_prevention(site, http, mailbox):
+def test_an_unvouched_address_answers_alike_without_enumeration_prevention(
+    site: Any, http: Any, mailbox: Mailbox
+) -> None:
     site.add_user("vic@example.com", verified=True)
     taken = dance(http, site.login_url(), sub="mal-1", email="vic@example.com", verified=False)
     with requests.Session() as other:
@@ -257,7 +266,7 @@ def test_an_unvouched_address_answers_alike_without_enumeration_prevention(site,
     assert site.identities() == []
 
 
-def test_an_identity_linked_to_another_user_is_refused(site, http):
+def test_an_identity_linked_to_another_user_is_refused(site: Any, http: Any) -> None:
     dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
     (ada,) = site.users()
     bob = site.add_user("bob@example.com", verified=True)
@@ -273,7 +282,7 @@ def test_an_identity_linked_to_another_user_is_refused(site, http):
 # Hooks.
 
 
-def test_a_before_signup_veto_shows_the_error_page_and_creates_nothing(site, http):
+def test_a_before_signup_veto_shows_the_error_page_and_creates_nothing(site: Any, http: Any) -> None:
     @site.registration.before_signup
     def only_example_org(data: dict[str, Any]) -> None:
         if not data["email"].endswith("@example.org"):
@@ -300,7 +309,7 @@ def test_a_before_signup_veto_shows_the_error_page_and_creates_nothing(site, htt
         site.registration.hooks._hooks["before_signup"].remove(only_example_org)
 
 
-def test_before_signup_hooks_see_the_provider_and_fill_the_apps_fields(site, http):
+def test_before_signup_hooks_see_the_provider_and_fill_the_apps_fields(site: Any, http: Any) -> None:
     seen: list[dict[str, Any]] = []
 
     @site.registration.before_signup
@@ -321,7 +330,7 @@ def test_before_signup_hooks_see_the_provider_and_fill_the_apps_fields(site, htt
 # The connections page and its JSON.
 
 
-def test_a_logged_in_user_links_a_provider_from_the_connections_page(site, http):
+def test_a_logged_in_user_links_a_provider_from_the_connections_page(site: Any, http: Any) -> None:
     bob = site.add_user("bob@example.com", verified=True)
     site.log_in(http, "bob@example.com")
     page = http.get(f"{site.url}/account/connections")
@@ -347,7 +356,7 @@ def test_a_logged_in_user_links_a_provider_from_the_connections_page(site, http)
     assert "token" not in identity and "access_token" not in r.text
 
 
-def test_unlinking_never_removes_the_last_way_to_log_in(site, http):
+def test_unlinking_never_removes_the_last_way_to_log_in(site: Any, http: Any) -> None:
     dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
     page = http.get(f"{site.url}/account/connections")
     r = http.post(f"{site.url}/account/connections/local/unlink", data={"csrf_token": csrf_token(page.text)})
@@ -361,7 +370,7 @@ def test_unlinking_never_removes_the_last_way_to_log_in(site, http):
     assert len(site.identities()) == 1
 
 
-def test_unlinking_with_a_password_left(site, http):
+def test_unlinking_with_a_password_left(site: Any, http: Any) -> None:
     bob = site.add_user("bob@example.com", verified=True)
     site.log_in(http, "bob@example.com")
     dance(http, site.login_url(), sub="bob-gh")
@@ -374,7 +383,7 @@ def test_unlinking_with_a_password_left(site, http):
     assert site.identities() == []
 
 
-def test_the_json_unlink_needs_the_csrf_header_with_a_cookie(site, http):
+def test_the_json_unlink_needs_the_csrf_header_with_a_cookie(site: Any, http: Any) -> None:
     site.add_user("bob@example.com", verified=True)
     site.log_in(http, "bob@example.com")
     dance(http, site.login_url(), sub="bob-gh")
@@ -390,7 +399,7 @@ def test_the_json_unlink_needs_the_csrf_header_with_a_cookie(site, http):
     assert site.identities() == []
 
 
-def test_the_json_identities_take_an_access_token(site, http):
+def test_the_json_identities_take_an_access_token(site: Any, http: Any) -> None:
     site.add_user("bob@example.com", verified=True)
     with requests.Session() as api_client:
         r = api_client.post(f"{site.url}/api/users/login", json={"email": "bob@example.com", "password": PASSWORD})
@@ -403,7 +412,7 @@ def test_the_json_identities_take_an_access_token(site, http):
         assert r.status_code == 404
 
 
-def test_the_connections_page_needs_a_login(site, http):
+def test_the_connections_page_needs_a_login(site: Any, http: Any) -> None:
     r = http.get(f"{site.url}/account/connections", allow_redirects=False)
     assert r.status_code == 302
     assert urlsplit(r.headers["Location"]).path == "/login"
@@ -412,7 +421,7 @@ def test_the_connections_page_needs_a_login(site, http):
 # The dance refused or failing: clean pages, nothing created.
 
 
-def test_denied_consent_gives_a_clean_error_page(site, http):
+def test_denied_consent_gives_a_clean_error_page(site: Any, http: Any) -> None:
     r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True, decision="deny")
     assert r.status_code == 403
     assert "You did not allow Local provider" in r.text
@@ -430,7 +439,7 @@ def _attackers_callback(site: Site) -> str:
     return str(callback)
 
 
-def test_a_callback_with_a_foreign_state_is_refused(site, http):
+def test_a_callback_with_a_foreign_state_is_refused(site: Any, http: Any) -> None:
     callback = _attackers_callback(site)
     http.get(site.login_url(), allow_redirects=False)  # the victim's own dance, started
     r = http.get(callback)
@@ -441,7 +450,7 @@ def test_a_callback_with_a_foreign_state_is_refused(site, http):
     assert code in site.provider.extensions["test_provider"].codes  # never exchanged
 
 
-def test_a_callback_with_no_state_in_the_session_is_refused(site, http):
+def test_a_callback_with_no_state_in_the_session_is_refused(site: Any, http: Any) -> None:
     callback = _attackers_callback(site)
     r = http.get(callback, headers={"Accept": "application/json"})
     assert r.status_code == 400
@@ -449,7 +458,7 @@ def test_a_callback_with_no_state_in_the_session_is_refused(site, http):
     assert site.users() == []
 
 
-def test_a_callback_cannot_be_replayed(site, http):
+def test_a_callback_cannot_be_replayed(site: Any, http: Any) -> None:
     page = http.get(site.login_url())
     r = consent(http, page, sub="ada-1", email="ada@example.com", verified=True, allow_redirects=False)
     callback = r.headers["Location"]
@@ -460,7 +469,7 @@ def test_a_callback_cannot_be_replayed(site, http):
 
 
 @pytest.mark.app_config(local_settings={"client_secret": "not the secret"})
-def test_a_wrong_client_secret_gives_a_clean_error_page(site, http, caplog):
+def test_a_wrong_client_secret_gives_a_clean_error_page(site: Any, http: Any, caplog: pytest.LogCaptureFixture) -> None:
     r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
     assert r.status_code == 502
     assert "did not accept this site's login request" in html.unescape(r.text)
@@ -469,7 +478,7 @@ def test_a_wrong_client_secret_gives_a_clean_error_page(site, http, caplog):
 
 
 @pytest.mark.app_config(local_settings={"userinfo_url": "http://127.0.0.1:9/userinfo"})
-def test_a_provider_that_cannot_say_who_you_are_gives_a_clean_error_page(site, http):
+def test_a_provider_that_cannot_say_who_you_are_gives_a_clean_error_page(site: Any, http: Any) -> None:
     # Port 9 (discard) on loopback: nothing listens, the connection is refused.
     r = dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
     assert r.status_code == 502
@@ -480,7 +489,7 @@ def test_a_provider_that_cannot_say_who_you_are_gives_a_clean_error_page(site, h
 # Where the dance ends, and the JSON face of the callback.
 
 
-def test_next_is_followed_only_when_it_is_a_local_path(site, http):
+def test_next_is_followed_only_when_it_is_a_local_path(site: Any, http: Any) -> None:
     r = dance(http, site.login_url(next="/somewhere?x=1"), sub="ada-1", email="ada@example.com", verified=True)
     assert r.url == f"{site.url}/somewhere?x=1"
     with requests.Session() as other:
@@ -488,7 +497,7 @@ def test_next_is_followed_only_when_it_is_a_local_path(site, http):
         assert r.url == f"{site.url}/"
 
 
-def test_the_callback_answers_json_when_asked(site, http):
+def test_the_callback_answers_json_when_asked(site: Any, http: Any) -> None:
     r = dance(
         http,
         site.login_url(),
@@ -503,7 +512,7 @@ def test_the_callback_answers_json_when_asked(site, http):
     assert site.me(http).json()["id"] == body["userId"]
 
 
-def test_flask_dance_storage_gives_the_app_the_users_token(site, http):
+def test_flask_dance_storage_gives_the_app_the_users_token(site: Any, http: Any) -> None:
     dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
     (user,) = site.users()
     blueprint = site.app.blueprints["local"]
@@ -518,7 +527,7 @@ def test_flask_dance_storage_gives_the_app_the_users_token(site, http):
         assert profile["sub"] == "ada-1"
 
 
-def test_flask_dance_storage_refreshes_and_forgets_the_token_but_keeps_the_link(site, http):
+def test_flask_dance_storage_refreshes_and_forgets_the_token_but_keeps_the_link(site: Any, http: Any) -> None:
     dance(http, site.login_url(), sub="ada-1", email="ada@example.com", verified=True)
     (user,) = site.users()
     blueprint = site.app.blueprints["local"]

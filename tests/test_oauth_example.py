@@ -49,7 +49,7 @@ def _config(tmp_path: Path, port: int) -> dict[str, Any]:
     }
 
 
-def test_providers_come_from_the_environment(example, tmp_path):
+def test_providers_come_from_the_environment(example: Any, tmp_path: Path) -> None:
     module, app_port, _ = example
     providers = module.providers_from_environment()
     assert set(providers) == {"github", "local"}
@@ -61,7 +61,7 @@ def test_providers_come_from_the_environment(example, tmp_path):
         module.db.engine.dispose()
 
 
-def test_the_local_provider_logs_a_person_in_without_any_account_anywhere(example, tmp_path):
+def test_the_local_provider_logs_a_person_in_without_any_account_anywhere(example: Any, tmp_path: Path) -> None:
     module, app_port, provider_port = example
     app = module.create_app(_config(tmp_path, app_port))
     provider_module = load_provider_module()

@@ -8,12 +8,14 @@ The provider is the real Authlib server of ``examples/oauth`` (see tests/test_oa
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import requests
 
 from tests.helpers import optional, schemathesis_checks
 from tests.oauth_provider import PASSWORD, Site, csrf_token, dance
+from tests.smtp import Mailbox
 
 
 def linked_with_password(site: Site, http: requests.Session) -> None:
@@ -25,7 +27,7 @@ def linked_with_password(site: Site, http: requests.Session) -> None:
     assert [i[:2] for i in site.identities()] == [("local", "ada-1")]
 
 
-def test_the_unlink_form_needs_its_token(site, http):
+def test_the_unlink_form_needs_its_token(site: Any, http: Any) -> None:
     linked_with_password(site, http)
     page = http.get(f"{site.url}/account/connections").text
     action = "/account/connections/local/unlink"
@@ -37,7 +39,7 @@ def test_the_unlink_form_needs_its_token(site, http):
     assert r.status_code == 200 and site.identities() == []
 
 
-def test_the_address_form_needs_its_token(site, http, mailbox):
+def test_the_address_form_needs_its_token(site: Any, http: Any, mailbox: Mailbox) -> None:
     r = dance(http, site.login_url(), sub="nomail-1")  # the provider gives no address
     assert r.url == f"{site.url}/login/local/email"
     token = csrf_token(r.text)
@@ -49,7 +51,7 @@ def test_the_address_form_needs_its_token(site, http, mailbox):
     assert [m["To"] for m in mailbox.wait_for(1)] == ["carol@example.com"]
 
 
-def test_unlinking_over_json_follows_the_apis_csrf_rule(site, http):
+def test_unlinking_over_json_follows_the_apis_csrf_rule(site: Any, http: Any) -> None:
     linked_with_password(site, http)
     route = f"{site.url}/api/users/me/identities/local"
     r = http.delete(route)
@@ -71,7 +73,7 @@ def test_unlinking_over_json_follows_the_apis_csrf_rule(site, http):
         ("/?welcome=1", "/?welcome=1"),
     ],
 )
-def test_next_goes_through_the_one_validator(site, http, target, lands_on):
+def test_next_goes_through_the_one_validator(site: Any, http: Any, target: Any, lands_on: Any) -> None:
     r = dance(http, site.login_url(next=target), sub="next-1", email="next@example.com", verified=True)
     assert r.status_code == 200 and r.url == f"{site.url}{lands_on}"
 
@@ -79,7 +81,7 @@ def test_next_goes_through_the_one_validator(site, http, target, lands_on):
 @pytest.mark.app_config(
     REGISTRATION_RATE_LIMITS_ENABLED=True, REGISTRATION_RATE_LIMITS={"signup_per_email": "1 per hour"}
 )
-def test_the_address_step_counts_as_a_signup(site, mailbox):
+def test_the_address_step_counts_as_a_signup(site: Any, mailbox: Mailbox) -> None:
     statuses = []
     for n in range(2):
         with requests.Session() as http:
@@ -93,7 +95,7 @@ def test_the_address_step_counts_as_a_signup(site, mailbox):
     assert statuses == [200, 429]
 
 
-def test_the_document_has_the_identity_routes(site):
+def test_the_document_has_the_identity_routes(site: Any) -> None:
     doc = requests.get(f"{site.url}/api/users/openapi.json").json()
     documented = {(path, method.upper()) for path, item in doc["paths"].items() for method in item}
     assert {("/api/users/me/identities", "GET"), ("/api/users/me/identities/{provider}", "DELETE")} <= documented
@@ -110,7 +112,7 @@ def test_the_document_has_the_identity_routes(site):
 @pytest.mark.filterwarnings(
     "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
 )  # mail threads write MIME boundaries with ``random`` while cases are drawn (tests/test_openapi.py)
-def test_the_identity_routes_answer_as_documented(site, http):
+def test_the_identity_routes_answer_as_documented(site: Any, http: Any) -> None:
     schemathesis = optional("schemathesis")
     checks = schemathesis_checks()
 

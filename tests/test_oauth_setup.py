@@ -40,7 +40,7 @@ def insecure_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
 
 
-def test_github_google_and_facebook_come_from_flask_dance_contrib():
+def test_github_google_and_facebook_come_from_flask_dance_contrib() -> None:
     app = _app(
         {
             "github": {"client_id": "gh-id", "client_secret": "gh-secret"},
@@ -76,13 +76,13 @@ def test_github_google_and_facebook_come_from_flask_dance_contrib():
             assert session[f"{name}_oauth_state"] == query["state"][0]
 
 
-def test_flask_dance_config_keys_give_a_built_in_providers_credentials():
+def test_flask_dance_config_keys_give_a_built_in_providers_credentials() -> None:
     app = _app({"github": {}}, GITHUB_OAUTH_CLIENT_ID="from-config", GITHUB_OAUTH_CLIENT_SECRET="s")
     r = app.test_client().get("/login/github")
     assert parse_qs(urlsplit(r.headers["Location"]).query)["client_id"] == ["from-config"]
 
 
-def test_the_login_page_offers_each_provider(insecure_transport):
+def test_the_login_page_offers_each_provider(insecure_transport: Any) -> None:
     app = _app({"local": {**LOCAL, "title": "Corp login"}})
     client = app.test_client()
     page = client.get("/login?next=/after").get_data(as_text=True)
@@ -90,12 +90,12 @@ def test_the_login_page_offers_each_provider(insecure_transport):
     assert 'href="/login/local"' in client.get("/signup").get_data(as_text=True)
 
 
-def test_without_oauth_the_pages_offer_no_provider():
+def test_without_oauth_the_pages_offer_no_provider() -> None:
     page = make_app().test_client().get("/login").get_data(as_text=True)
     assert "/login/local" not in page and "Or continue with" not in page
 
 
-def test_each_request_has_its_own_provider_session(insecure_transport):
+def test_each_request_has_its_own_provider_session(insecure_transport: Any) -> None:
     # flask-dance keeps it on the blueprint, shared by every thread; here it is per request.
     app = _app({"local": LOCAL})
     blueprint = app.blueprints["local"]
@@ -108,7 +108,7 @@ def test_each_request_has_its_own_provider_session(insecure_transport):
     assert "session" not in vars(blueprint)
 
 
-def test_flask_dance_still_has_the_session_getter_that_request_scoped_wraps(insecure_transport):
+def test_flask_dance_still_has_the_session_getter_that_request_scoped_wraps(insecure_transport: Any) -> None:
     # _compat.request_scoped swaps the blueprint's class for one whose ``session`` calls
     # flask-dance's own getter once per request, and whose deleter flask-dance's teardown
     # calls: if flask-dance changes either, this fails before a dance does.
@@ -128,7 +128,7 @@ def test_flask_dance_still_has_the_session_getter_that_request_scoped_wraps(inse
         assert "local" not in g._registration_oauth_sessions
 
 
-def test_request_scoped_refuses_a_flask_dance_without_the_session_property(monkeypatch):
+def test_request_scoped_refuses_a_flask_dance_without_the_session_property(monkeypatch: pytest.MonkeyPatch) -> None:
     from flask_dance.consumer import OAuth2ConsumerBlueprint
 
     from flask_registration._compat import request_scoped
@@ -140,7 +140,7 @@ def test_request_scoped_refuses_a_flask_dance_without_the_session_property(monke
     assert type(blueprint) is OAuth2ConsumerBlueprint
 
 
-def test_csrfprotect_still_keeps_a_set_of_its_exempt_blueprints():
+def test_csrfprotect_still_keeps_a_set_of_its_exempt_blueprints() -> None:
     # _compat.exempt_from_csrf_protect reads Flask-WTF's set of exempt blueprints.
     from flask import Blueprint, Flask
     from flask_wtf.csrf import CSRFProtect
@@ -172,25 +172,25 @@ def test_csrfprotect_still_keeps_a_set_of_its_exempt_blueprints():
         ({"local": {**LOCAL, "id_key": None}}, "['id_key'] must be a string"),
     ],
 )
-def test_a_wrong_provider_setting_is_an_error_at_init_app(providers, message):
+def test_a_wrong_provider_setting_is_an_error_at_init_app(providers: Any, message: Any) -> None:
     with pytest.raises(RuntimeError) as info:
         _app(providers)
     assert message in str(info.value)
 
 
-def test_providers_need_an_oauth_model():
+def test_providers_need_an_oauth_model() -> None:
     with pytest.raises(RuntimeError, match=r"needs an OAuth model: Registration\(oauth_model=...\)"):
         _app({"local": LOCAL}, oauth_model=None)
 
 
-def test_the_new_keys_are_checked_like_the_others():
+def test_the_new_keys_are_checked_like_the_others() -> None:
     with pytest.raises(RuntimeError, match="REGISTRATION_OAUTH_PROVIDERS must be dict, not list"):
         make_app({"REGISTRATION_OAUTH_PROVIDERS": [LOCAL]})
     with pytest.raises(RuntimeError, match="Did you mean REGISTRATION_OAUTH_LINK_BY_EMAIL"):
         make_app({"REGISTRATION_OAUTH_LINK_BY_MAIL": True})
 
 
-def test_an_oauth_model_without_providers_sets_up_the_connections_page():
+def test_an_oauth_model_without_providers_sets_up_the_connections_page() -> None:
     app = _app({})
     with app.app_context():
         db.create_all()
@@ -203,7 +203,7 @@ def test_an_oauth_model_without_providers_sets_up_the_connections_page():
             db.engine.dispose()
 
 
-def test_the_oauth_model_has_the_constraints_that_decide_races():
+def test_the_oauth_model_has_the_constraints_that_decide_races() -> None:
     table = OAuth.__table__
     unique = {
         tuple(c.name for c in constraint.columns)
@@ -216,7 +216,7 @@ def test_the_oauth_model_has_the_constraints_that_decide_races():
     assert table.c.created_at.type.timezone is True
 
 
-def test_flask_dance_stays_optional():
+def test_flask_dance_stays_optional() -> None:
     # A fresh interpreter in which flask_dance cannot be imported, warnings as errors.
     script = textwrap.dedent(
         """
@@ -272,7 +272,7 @@ def test_flask_dance_stays_optional():
     assert result.stdout.strip() == "optional"
 
 
-def test_the_json_identities_stay_out_of_csrfprotect(database_url):
+def test_the_json_identities_stay_out_of_csrfprotect(database_url: str) -> None:
     # Like the rest of the API: an access token needs no CSRF token, even when the app
     # sets Flask-WTF's CSRFProtect up after the extension.
     from flask_wtf.csrf import CSRFProtect

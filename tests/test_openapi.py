@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 
 from tests.helpers import optional, schemathesis_checks
 
@@ -150,7 +151,9 @@ MAIL_THREADS_USE_RANDOM = pytest.mark.filterwarnings(
 @pytest.mark.slow
 @MAIL_THREADS_USE_RANDOM
 @pytest.mark.parametrize("method, path, mode", RUNS, ids=[f"{m} {p} {mode.value}" for m, p, mode in RUNS])
-def test_the_api_answers_as_its_document_says(api_schema, live_demo, method, path, mode):
+def test_the_api_answers_as_its_document_says(
+    api_schema: Any, live_demo: Any, method: Any, path: Any, mode: Any
+) -> None:
     operation = api_schema[path][method]
     fixed = _logged_in(live_demo) if path in NEEDS_LOGIN else {}
 
@@ -162,7 +165,7 @@ def test_the_api_answers_as_its_document_says(api_schema, live_demo, method, pat
     call()
 
 
-def test_the_app_serves_its_document_at_the_api_prefix():
+def test_the_app_serves_its_document_at_the_api_prefix() -> None:
     app = make_app({"REGISTRATION_API_PREFIX": "/v2/accounts", "REGISTRATION_PREVENT_ENUMERATION": False})
     doc = app.test_client().get("/v2/accounts/openapi.json").get_json()
     assert doc["openapi"] == "3.1.0"
@@ -181,7 +184,7 @@ LOOPBACK_GETS = {("/api/users/confirm", "GET"), ("/api/users/confirm-email", "GE
 
 
 @pytest.mark.parametrize("loopback", [False, True], ids=["default", "loopback-links"])
-def test_every_json_route_is_in_the_document(loopback):
+def test_every_json_route_is_in_the_document(loopback: Any) -> None:
     app = make_app({"REGISTRATION_LOOPBACK_CONFIRM_LINKS": loopback})
     client = app.test_client()
     doc = client.get("/api/users/openapi.json").get_json()
@@ -200,7 +203,7 @@ def test_every_json_route_is_in_the_document(loopback):
     assert routes == documented  # with third-party login too: tests/test_oauth_hardening.py
 
 
-def test_the_docs_copy_is_the_default_document():
+def test_the_docs_copy_is_the_default_document() -> None:
     # docs/openapi.json is the default document, printed by REGENERATE.
     copy = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
     assert copy == openapi.document(), f"docs/openapi.json is stale: {REGENERATE}"
@@ -213,7 +216,7 @@ REGENERATE = (
 
 
 @pytest.mark.app_config(REGISTRATION_RATE_LIMITS_ENABLED=True, REGISTRATION_RATE_LIMITS={"login_per_ip": "2 per hour"})
-def test_a_429_answers_as_the_document_says(app):
+def test_a_429_answers_as_the_document_says(app: Flask) -> None:
     api = schemathesis.openapi.from_wsgi("/api/users/openapi.json", app)
     case = api["/api/users/login"]["POST"].Case(body={"email": "a@example.com", "password": "wrong password"})
     statuses = []

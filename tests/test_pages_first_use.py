@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.helpers import (
     PASSWORD,
@@ -22,6 +24,7 @@ from tests.helpers import (
     reset_link,
 )
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 NEW = "battery staple"
 
@@ -43,7 +46,7 @@ def error_of(page: str, name: str) -> str:
 # 1. Every field's error at once.
 
 
-def test_signup_shows_the_error_of_every_field_at_once(app, client, mailbox):
+def test_signup_shows_the_error_of_every_field_at_once(app: Flask, client: Any, mailbox: Mailbox) -> None:
     data = {**hidden(client, "/signup"), "email": "not-an-email", "password": "short", "password_confirm": "shorter"}
     r = client.post("/signup", data=data)
     assert r.status_code == 422
@@ -56,7 +59,7 @@ def test_signup_shows_the_error_of_every_field_at_once(app, client, mailbox):
         assert db.session.scalars(db.select(User)).first() is None
 
 
-def test_signup_with_an_empty_address_still_checks_the_password(client):
+def test_signup_with_an_empty_address_still_checks_the_password(client: Any) -> None:
     data = {**hidden(client, "/signup"), "email": "", "password": "short", "password_confirm": "shorter"}
     page = client.post("/signup", data=data).get_data(as_text=True)
     assert error_of(page, "email") and error_of(page, "password") and error_of(page, "password_confirm")
@@ -70,7 +73,7 @@ def error_of_block(page: str, name: str) -> str:
     return found.group(1)
 
 
-def test_reset_page_shows_a_short_password_and_a_mismatch_together(app, client, mailbox):
+def test_reset_page_shows_a_short_password_and_a_mismatch_together(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     fields = hidden(client, local(reset_link(app, client, mailbox)))
     r = client.post("/reset-password", data={**fields, "password": "short", "password_confirm": "other"})
@@ -79,7 +82,7 @@ def test_reset_page_shows_a_short_password_and_a_mismatch_together(app, client, 
     assert "8" in error_of(page, "password") and error_of(page, "password_confirm")
 
 
-def test_change_password_page_shows_every_error_at_once(app, client):
+def test_change_password_page_shows_every_error_at_once(app: Flask, client: Any) -> None:
     add_user(app)
     html_login(client)
     data = {**hidden(client, "/account/password"), "old_password": "", "password": "short", "password_confirm": "other"}
@@ -90,7 +93,9 @@ def test_change_password_page_shows_every_error_at_once(app, client):
         assert error_of(page, name)
 
 
-def test_change_email_page_shows_a_bad_address_and_a_missing_password_together(app, client, mailbox):
+def test_change_email_page_shows_a_bad_address_and_a_missing_password_together(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     html_login(client)
     data = {**hidden(client, "/account/email"), "new_email": "not-an-email", "password": ""}
@@ -104,7 +109,7 @@ def test_change_email_page_shows_a_bad_address_and_a_missing_password_together(a
 # 4. The checkbox and its label on one line (measured in test_a11y.py).
 
 
-def test_the_remember_checkbox_and_its_label_share_a_checkbox_row(client):
+def test_the_remember_checkbox_and_its_label_share_a_checkbox_row(client: Any) -> None:
     page = client.get("/login").get_data(as_text=True)
     row = re.search(r'<div class="checkbox">(.*?)</div>', page, re.S)
     assert row is not None
@@ -115,12 +120,12 @@ def test_the_remember_checkbox_and_its_label_share_a_checkbox_row(client):
 # 5. The account page, and no dead ends.
 
 
-def test_the_account_page_needs_a_login(client):
+def test_the_account_page_needs_a_login(client: Any) -> None:
     r = client.get("/account")
     assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
 
 
-def test_the_account_page_shows_the_address_links_and_logout_buttons(app, client):
+def test_the_account_page_shows_the_address_links_and_logout_buttons(app: Flask, client: Any) -> None:
     add_user(app)
     html_login(client)
     r = client.get("/account")
@@ -136,7 +141,9 @@ def test_the_account_page_shows_the_address_links_and_logout_buttons(app, client
         assert url_for("registration.account") == "/account"
 
 
-def test_the_account_page_shows_a_pending_change_with_a_cancel_button(app, client, mailbox):
+def test_the_account_page_shows_a_pending_change_with_a_cancel_button(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     html_login(client)
     request_change(client, mailbox)
@@ -147,7 +154,9 @@ def test_the_account_page_shows_a_pending_change_with_a_cancel_button(app, clien
     assert r.status_code == 200 and account(app) == ("ada@example.com", None)
 
 
-def test_with_oauth_the_account_page_lists_the_providers_and_links_to_connections(database_url, mailbox):
+def test_with_oauth_the_account_page_lists_the_providers_and_links_to_connections(
+    database_url: str, mailbox: Mailbox
+) -> None:
     from flask_registration import Registration
     from tests.models import AccessToken, make_app
     from tests.oauth_provider import OAuth
@@ -175,14 +184,14 @@ def test_with_oauth_the_account_page_lists_the_providers_and_links_to_connection
 
 
 @pytest.mark.parametrize("path", ["/account/password", "/account/email", "/reauthenticate"])
-def test_every_account_page_links_back_to_the_account_page(app, client, path):
+def test_every_account_page_links_back_to_the_account_page(app: Flask, client: Any, path: Any) -> None:
     add_user(app)
     html_login(client)
     page = client.get(path).get_data(as_text=True)
     assert 'href="/account"' in page
 
 
-def test_the_message_pages_link_on_to_the_account_page_or_the_login(app, client, mailbox):
+def test_the_message_pages_link_on_to_the_account_page_or_the_login(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     html_login(client)
     data = {**hidden(client, "/account/password"), "old_password": PASSWORD, "password": NEW, "password_confirm": NEW}
@@ -202,7 +211,7 @@ def test_the_message_pages_link_on_to_the_account_page_or_the_login(app, client,
     assert b"Change cancelled" in r.data and b'href="/account"' in r.data
 
 
-def test_emails_that_mention_the_account_page_link_to_it(app, client, mailbox):
+def test_emails_that_mention_the_account_page_link_to_it(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     html_login(client)
     mailbox.clear()
@@ -213,7 +222,7 @@ def test_emails_that_mention_the_account_page_link_to_it(app, client, mailbox):
     assert 'href="http://localhost/account"' in mailbox.html(msg)
 
 
-def test_the_demo_home_links_to_the_account_page():
+def test_the_demo_home_links_to_the_account_page() -> None:
     from pathlib import Path
 
     demo = Path(__file__).resolve().parent.parent / "examples" / "basic" / "app.py"
@@ -223,7 +232,7 @@ def test_the_demo_home_links_to_the_account_page():
 # 6. The change-email page: the change first, cancel second; the confirm page names the address.
 
 
-def test_change_email_page_puts_the_change_first_and_cancel_second(app, client, mailbox):
+def test_change_email_page_puts_the_change_first_and_cancel_second(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     html_login(client)
     request_change(client, mailbox)
@@ -233,7 +242,7 @@ def test_change_email_page_puts_the_change_first_and_cancel_second(app, client, 
     assert re.search(r'<button type="submit" class="secondary">Cancel the change</button>', cancel)
 
 
-def test_confirm_email_page_names_the_address_it_confirms(app, client, mailbox):
+def test_confirm_email_page_names_the_address_it_confirms(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     html_login(client)
     link = request_change(client, mailbox)
@@ -243,14 +252,14 @@ def test_confirm_email_page_names_the_address_it_confirms(app, client, mailbox):
 
 
 @pytest.mark.parametrize("query", ["uid=1&token=garbage", "", "uid=1"], ids=["garbage", "missing", "no-token"])
-def test_a_bad_confirm_email_link_shows_the_error_page(client, query):
+def test_a_bad_confirm_email_link_shows_the_error_page(client: Any, query: Any) -> None:
     r = client.get("/confirm-email?" + query)
     assert r.status_code == 400
     page = r.get_data(as_text=True)
     assert "<h1>This link is not valid</h1>" in page and 'name="uid"' not in page
 
 
-def test_a_replaced_confirm_email_link_shows_the_error_page(app, client, mailbox):
+def test_a_replaced_confirm_email_link_shows_the_error_page(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     html_login(client)
     first = request_change(client, mailbox)
@@ -263,7 +272,7 @@ def test_a_replaced_confirm_email_link_shows_the_error_page(app, client, mailbox
 # 7. GET /logout.
 
 
-def test_get_logout_offers_a_button_when_logged_in(app, client):
+def test_get_logout_offers_a_button_when_logged_in(app: Flask, client: Any) -> None:
     add_user(app)
     html_login(client)
     r = client.get("/logout")
@@ -275,13 +284,13 @@ def test_get_logout_offers_a_button_when_logged_in(app, client):
     assert r.status_code == 302 and client.get("/api/users/me").status_code == 401
 
 
-def test_get_logout_redirects_when_not_logged_in(client):
+def test_get_logout_redirects_when_not_logged_in(client: Any) -> None:
     r = client.get("/logout")
     assert r.status_code == 302 and r.headers["Location"] == "/"
 
 
 @pytest.mark.app_config(REGISTRATION_POST_LOGOUT_REDIRECT="/bye")
-def test_get_logout_redirects_to_the_post_logout_redirect(client):
+def test_get_logout_redirects_to_the_post_logout_redirect(client: Any) -> None:
     r = client.get("/logout")
     assert r.status_code == 302 and r.headers["Location"] == "/bye"
 
@@ -289,7 +298,7 @@ def test_get_logout_redirects_to_the_post_logout_redirect(client):
 # 9. Wording.
 
 
-def test_forgot_pages_are_worded_plainly(app, client, mailbox):
+def test_forgot_pages_are_worded_plainly(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     page = client.get("/forgot").get_data(as_text=True)
     assert "Give the address" not in page and "Enter the email address of your account" in page
@@ -297,7 +306,7 @@ def test_forgot_pages_are_worded_plainly(app, client, mailbox):
     assert b"sent it a link" not in r.data and b"we have emailed a link to it" in r.data
 
 
-def test_a_changed_password_is_announced_idiomatically(app, client, mailbox):
+def test_a_changed_password_is_announced_idiomatically(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     fields = hidden(client, local(reset_link(app, client, mailbox)))
     r = client.post("/reset-password", data={**fields, "password": NEW, "password_confirm": NEW})
@@ -305,13 +314,13 @@ def test_a_changed_password_is_announced_idiomatically(app, client, mailbox):
 
 
 @pytest.mark.parametrize("path", ["/reset-password?token=garbage", "/confirm?uid=1&token=garbage"])
-def test_a_bad_link_page_does_not_say_the_same_thing_twice(client, path):
+def test_a_bad_link_page_does_not_say_the_same_thing_twice(client: Any, path: Any) -> None:
     page = client.get(path).get_data(as_text=True)
     main = page.split("<main>", 1)[1]
     assert main.count("This link is not valid") == 1
 
 
-def test_the_please_log_in_note_is_not_styled_as_a_success(app, client):
+def test_the_please_log_in_note_is_not_styled_as_a_success(app: Flask, client: Any) -> None:
     r = client.get("/account/password", follow_redirects=True)
     page = r.get_data(as_text=True)
     note = re.search(r'<p class="([^"]*)" role="status">([^<]*)</p>', page)

@@ -7,12 +7,15 @@ account is as it was when the link was made; using it ends every session and tok
 from __future__ import annotations
 
 import threading
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import Flask
 
 from tests.helpers import add_user, can_log_in, hidden, link_params, made_ago
 from tests.models import AccessToken, User, db
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse"
 NEW = "battery staple"
@@ -27,7 +30,7 @@ def path_of(link: str) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def reset_link(app, mailbox, email: str = "ada@example.com") -> str:
+def reset_link(app: Flask, mailbox: Mailbox, email: str = "ada@example.com") -> str:
     """Ask for a reset of ``email`` and return the link the email carries."""
     before = len(mailbox.messages)
     r = app.test_client().post("/api/users/reset", json={"email": email})
@@ -37,12 +40,12 @@ def reset_link(app, mailbox, email: str = "ada@example.com") -> str:
     return mailbox.link(msg, "/reset-password")
 
 
-def reset(app, token: str, password: str = NEW):
+def reset(app: Flask, token: str, password: str = NEW) -> Any:
     """Use a reset token through the JSON API, from a client without cookies."""
     return app.test_client().post("/api/users/reset-password", json={"token": token, "newPassword": password})
 
 
-def access_token(app, email: str = "ada@example.com", password: str = PASSWORD) -> str:
+def access_token(app: Flask, email: str = "ada@example.com", password: str = PASSWORD) -> str:
     r = app.test_client().post("/api/users/login", json={"email": email, "password": password})
     assert r.status_code == 200
     return str(r.json["id"])
@@ -52,12 +55,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def assert_refused(r, code: str = "INVALID_TOKEN") -> None:
+def assert_refused(r: Any, code: str = "INVALID_TOKEN") -> None:
     assert r.status_code == 400, r.get_data(as_text=True)
     assert r.json["error"]["code"] == code
 
 
-def test_request_answers_alike_for_existing_unknown_and_case_variant_addresses(app, client, mailbox):
+def test_request_answers_alike_for_existing_unknown_and_case_variant_addresses(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     answers = [client.post("/api/users/reset", json={"email": e}) for e in ("nobody@example.com", "ada@example.com")]
     (first,) = mailbox.wait_for(1)
@@ -70,7 +75,7 @@ def test_request_answers_alike_for_existing_unknown_and_case_variant_addresses(a
         assert mailbox.link(msg, "/reset-password").startswith("http://localhost/reset-password?token=")
 
 
-def test_unknown_address_gets_no_email(app, client, mailbox):
+def test_unknown_address_gets_no_email(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     r = client.post("/api/users/reset", json={"email": "nobody@example.com"})
     assert r.status_code == 204
@@ -79,14 +84,14 @@ def test_unknown_address_gets_no_email(app, client, mailbox):
 
 
 @pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
-def test_unknown_address_is_a_404_when_enumeration_is_allowed(app, client, mailbox):
+def test_unknown_address_is_a_404_when_enumeration_is_allowed(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     r = client.post("/api/users/reset", json={"email": "nobody@example.com"})
     assert r.status_code == 404 and r.json["error"]["code"] == "EMAIL_NOT_FOUND"
     assert mailbox.messages == []
 
 
-def test_reset_through_json_sets_the_new_password(app, mailbox):
+def test_reset_through_json_sets_the_new_password(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     r = reset(app, token_of(reset_link(app, mailbox)))
     assert r.status_code == 204 and r.data == b""
@@ -94,7 +99,9 @@ def test_reset_through_json_sets_the_new_password(app, mailbox):
     assert not can_log_in(app, PASSWORD)
 
 
-def test_reset_page_get_shows_the_form_and_changes_nothing_then_post_changes(app, client, mailbox):
+def test_reset_page_get_shows_the_form_and_changes_nothing_then_post_changes(
+    app: Flask, client: Any, mailbox: Mailbox
+) -> None:
     add_user(app)
     link = reset_link(app, mailbox)
     fields = hidden(client, path_of(link))
@@ -106,7 +113,7 @@ def test_reset_page_get_shows_the_form_and_changes_nothing_then_post_changes(app
     assert can_log_in(app, NEW) and not can_log_in(app, PASSWORD)
 
 
-def test_reset_page_post_without_the_csrf_token_changes_nothing(app, client, mailbox):
+def test_reset_page_post_without_the_csrf_token_changes_nothing(app: Flask, client: Any, mailbox: Mailbox) -> None:
     add_user(app)
     fields = hidden(client, path_of(reset_link(app, mailbox)))
     del fields["csrf_token"]
@@ -115,7 +122,7 @@ def test_reset_page_post_without_the_csrf_token_changes_nothing(app, client, mai
     assert can_log_in(app, PASSWORD) and not can_log_in(app, NEW)
 
 
-def test_token_works_only_once(app, mailbox):
+def test_token_works_only_once(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     token = token_of(reset_link(app, mailbox))
     assert reset(app, token).status_code == 204
@@ -123,7 +130,7 @@ def test_token_works_only_once(app, mailbox):
     assert can_log_in(app, NEW)
 
 
-def test_token_older_than_reset_within_is_expired(app, mailbox):
+def test_token_older_than_reset_within_is_expired(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     # The only way to age a link without waiting an hour: stamp it an hour and a minute ago.
     with made_ago(3660):
@@ -132,7 +139,7 @@ def test_token_older_than_reset_within_is_expired(app, mailbox):
     assert can_log_in(app, PASSWORD)
 
 
-def test_token_a_little_younger_than_reset_within_works(app, mailbox):
+def test_token_a_little_younger_than_reset_within_works(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     with made_ago(3540):  # one minute to spare: shows the limit above is the hour, not less
         token = token_of(reset_link(app, mailbox))
@@ -148,14 +155,14 @@ TAMPERINGS = {
 
 
 @pytest.mark.parametrize("tamper", TAMPERINGS.values(), ids=TAMPERINGS.keys())
-def test_tampered_token_is_refused(app, mailbox, tamper):
+def test_tampered_token_is_refused(app: Flask, mailbox: Mailbox, tamper: Any) -> None:
     add_user(app)
     token = token_of(reset_link(app, mailbox))
     assert_refused(reset(app, tamper(token)))
     assert can_log_in(app, PASSWORD)
 
 
-def test_a_users_token_resets_only_that_user(app, mailbox):
+def test_a_users_token_resets_only_that_user(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     add_user(app, "grace@example.com")
     ada_token = token_of(reset_link(app, mailbox))
@@ -168,7 +175,7 @@ def test_a_users_token_resets_only_that_user(app, mailbox):
     assert can_log_in(app, "grace's new one", "grace@example.com") and can_log_in(app, NEW)
 
 
-def test_link_is_refused_after_the_password_was_changed_otherwise(app, mailbox):
+def test_link_is_refused_after_the_password_was_changed_otherwise(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     token = token_of(reset_link(app, mailbox))
     r = app.test_client().post(
@@ -181,7 +188,7 @@ def test_link_is_refused_after_the_password_was_changed_otherwise(app, mailbox):
     assert can_log_in(app, "changed while logged in")
 
 
-def test_link_is_refused_after_the_email_changed(app, mailbox):
+def test_link_is_refused_after_the_email_changed(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     token = token_of(reset_link(app, mailbox))
     api = app.test_client()
@@ -199,7 +206,7 @@ def test_link_is_refused_after_the_email_changed(app, mailbox):
     assert can_log_in(app, PASSWORD, "ada@new.example")
 
 
-def test_verification_token_is_not_a_reset_token_and_back(app, client, mailbox):
+def test_verification_token_is_not_a_reset_token_and_back(app: Flask, client: Any, mailbox: Mailbox) -> None:
     r = client.post("/api/users", json={"email": "new@example.com", "password": PASSWORD})
     assert r.status_code == 202
     verify_link = mailbox.link(mailbox.wait_for(1)[0], "/confirm")
@@ -216,7 +223,7 @@ def test_verification_token_is_not_a_reset_token_and_back(app, client, mailbox):
         assert not db.session.scalars(db.select(User).filter_by(email="new@example.com")).one().email_verified
 
 
-def test_reset_ends_every_session_and_access_token(app, mailbox):
+def test_reset_ends_every_session_and_access_token(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     session_client, remembered = app.test_client(), app.test_client()
     login = {"email": "ada@example.com", "password": PASSWORD}
@@ -239,7 +246,7 @@ def test_reset_ends_every_session_and_access_token(app, mailbox):
         assert db.session.scalars(db.select(AccessToken)).all() == []
 
 
-def test_reset_voids_a_change_of_address_asked_for_by_an_ended_session(app, mailbox):
+def test_reset_voids_a_change_of_address_asked_for_by_an_ended_session(app: Flask, mailbox: Mailbox) -> None:
     # A reset is how an owner throws an intruder out; a change of address the intruder
     # asked for (and whose link reaches the intruder's mailbox) must end with the sessions.
     add_user(app)
@@ -257,7 +264,7 @@ def test_reset_voids_a_change_of_address_asked_for_by_an_ended_session(app, mail
     assert can_log_in(app, NEW, "ada@example.com")
 
 
-def test_reset_sends_the_password_changed_notice(app, mailbox):
+def test_reset_sends_the_password_changed_notice(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     assert reset(app, token_of(reset_link(app, mailbox))).status_code == 204
     notice = mailbox.wait_for(2)[1]
@@ -266,7 +273,7 @@ def test_reset_sends_the_password_changed_notice(app, mailbox):
     assert NEW not in notice.as_string()
 
 
-def test_reset_marks_an_unverified_address_verified(app, mailbox):
+def test_reset_marks_an_unverified_address_verified(app: Flask, mailbox: Mailbox) -> None:
     add_user(app, verified=False)
     r = app.test_client().post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert r.json["error"]["code"] == "LOGIN_FAILED"
@@ -278,7 +285,7 @@ def test_reset_marks_an_unverified_address_verified(app, mailbox):
     assert r.status_code == 200 and r.json["user"]["emailVerified"] is True
 
 
-def test_too_short_new_password_is_a_422_and_keeps_the_link_usable(app, mailbox):
+def test_too_short_new_password_is_a_422_and_keeps_the_link_usable(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     token = token_of(reset_link(app, mailbox))
     r = reset(app, token, "short")
@@ -288,7 +295,7 @@ def test_too_short_new_password_is_a_422_and_keeps_the_link_usable(app, mailbox)
     assert reset(app, token).status_code == 204
 
 
-def test_one_link_used_twice_at_the_same_instant_changes_the_password_once(app, mailbox):
+def test_one_link_used_twice_at_the_same_instant_changes_the_password_once(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     token = token_of(reset_link(app, mailbox))
     barrier = threading.Barrier(2)

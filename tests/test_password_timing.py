@@ -19,6 +19,7 @@ from typing import Any
 import argon2
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
+from flask import Flask
 
 from flask_registration.flows.imports import import_loopback_users
 from flask_registration.passwords import COST_SAMPLES, Passwords
@@ -100,7 +101,7 @@ def _cost(vt: VirtualTime, passwords: Passwords, hashed: str | None, password: s
     return vt.now - start, ok
 
 
-def test_every_kind_of_hash_costs_one_current_check(vt):
+def test_every_kind_of_hash_costs_one_current_check(vt: Any) -> None:
     passwords = _passwords(vt)
     hashes = {
         "no account": None,
@@ -118,7 +119,7 @@ def test_every_kind_of_hash_costs_one_current_check(vt):
     assert sorted(set(vt.waits)) == [CURRENT_WORK - 16, CURRENT_WORK - 8, CURRENT_WORK]
 
 
-def test_a_costlier_old_hash_is_not_shortened(vt):
+def test_a_costlier_old_hash_is_not_shortened(vt: Any) -> None:
     passwords = _passwords(vt)
     costlier = PasswordHasher(type=Type.ID, **COSTLIER).hash(PASSWORD)
     assert _cost(vt, passwords, costlier, "a wrong password") == (3 * 32, False)
@@ -126,7 +127,7 @@ def test_a_costlier_old_hash_is_not_shortened(vt):
     assert passwords.needs_rehash(costlier)  # replaced at the next successful login
 
 
-def test_the_wait_follows_the_recent_current_checks(vt):
+def test_the_wait_follows_the_recent_current_checks(vt: Any) -> None:
     passwords = _passwords(vt)
     current = passwords.hash(PASSWORD)
     older = PasswordHasher(type=Type.ID, **OLDER).hash(PASSWORD)
@@ -143,7 +144,7 @@ def test_the_wait_follows_the_recent_current_checks(vt):
     REGISTRATION_ARGON2_MEMORY_COST=CURRENT["memory_cost"],
     REGISTRATION_ARGON2_PARALLELISM=CURRENT["parallelism"],
 )
-def test_a_wrong_password_login_costs_the_same_for_every_kind_of_account(app, client, vt):
+def test_a_wrong_password_login_costs_the_same_for_every_kind_of_account(app: Flask, client: Any, vt: Any) -> None:
     with app.app_context():
         state = get_state(app)
         state.passwords = _passwords(vt)
@@ -181,7 +182,7 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "login_timing.py
 
 
 @pytest.mark.slow
-def test_the_login_timing_benchmark_runs_and_prints_each_kind(tmp_path):
+def test_the_login_timing_benchmark_runs_and_prints_each_kind(tmp_path: Path) -> None:
     # Figures, not speeds: the script must not rot.
     env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONWARNINGS": "error"}
     result = subprocess.run(

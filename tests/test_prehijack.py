@@ -9,14 +9,16 @@ docs/security.rst ("Pre-hijacking") says how each is defended.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 from flask import Flask
 
-from tests.conftest import Mailbox
 from tests.helpers import confirm_by_api, link_params
 from tests.models import User, db
 from tests.oauth_provider import Site, csrf_token, dance
+from tests.smtp import Mailbox
 
 ATTACKER_PASSWORD = "the attacker's password"
 OWNER_PASSWORD = "the owner's own password"
@@ -53,7 +55,7 @@ def plant(base: str, mailbox: Mailbox) -> str:
 # the victim arrives through a provider, or follows the verification link.
 
 
-def test_classic_federated_merge_through_the_verification_link(site, mailbox):
+def test_classic_federated_merge_through_the_verification_link(site: Any, mailbox: Mailbox) -> None:
     link = plant(site.url, mailbox)
 
     # A mail scanner opens the link: nothing changes.
@@ -86,7 +88,7 @@ def test_classic_federated_merge_through_the_verification_link(site, mailbox):
     assert notice["Subject"] == "Your account is now yours alone" and "a password" in mailbox.text(notice)
 
 
-def test_classic_federated_merge_through_a_provider_login(site, http, mailbox):
+def test_classic_federated_merge_through_a_provider_login(site: Any, http: Any, mailbox: Mailbox) -> None:
     plant(site.url, mailbox)
     # The victim logs in with a provider that vouches for the address: nothing is linked
     # until the link emailed to the address is pressed in the victim's browser.
@@ -100,7 +102,7 @@ def test_classic_federated_merge_through_a_provider_login(site, http, mailbox):
     assert account(site.app).password_hash is None
 
 
-def test_the_attackers_own_browser_needs_the_password_it_set(site, mailbox):
+def test_the_attackers_own_browser_needs_the_password_it_set(site: Any, mailbox: Mailbox) -> None:
     # The one browser that confirms with a press alone is the one that signed up; any
     # other must show the password. A wrong one is a failed login attempt.
     link = plant(site.url, mailbox)
@@ -116,7 +118,7 @@ def test_the_attackers_own_browser_needs_the_password_it_set(site, mailbox):
 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
-def test_unexpired_session_and_token_end_when_the_owner_takes_the_account(site, mailbox):
+def test_unexpired_session_and_token_end_when_the_owner_takes_the_account(site: Any, mailbox: Mailbox) -> None:
     link = plant(site.url, mailbox)
     attacker = requests.Session()
     r = attacker.post(f"{site.url}/api/users/login", json={"email": VICTIM, "password": ATTACKER_PASSWORD})
@@ -136,7 +138,7 @@ def test_unexpired_session_and_token_end_when_the_owner_takes_the_account(site, 
 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
-def test_unexpired_session_ends_when_the_owner_resets_the_password(site, mailbox):
+def test_unexpired_session_ends_when_the_owner_resets_the_password(site: Any, mailbox: Mailbox) -> None:
     plant(site.url, mailbox)
     attacker = requests.Session()
     assert attacker.post(f"{site.url}/api/users/login", json={"email": VICTIM, "password": ATTACKER_PASSWORD}).ok
@@ -156,7 +158,7 @@ def test_unexpired_session_ends_when_the_owner_resets_the_password(site, mailbox
 # provider account that names the victim's address to the attacker's account.
 
 
-def test_trojan_identifier_leads_the_victim_to_an_account_of_their_own(site, http, mailbox):
+def test_trojan_identifier_leads_the_victim_to_an_account_of_their_own(site: Any, http: Any, mailbox: Mailbox) -> None:
     site.add_user("attacker@example.com", verified=True, password=ATTACKER_PASSWORD)
     with requests.Session() as attacker:
         site.log_in(attacker, "attacker@example.com", ATTACKER_PASSWORD)  # a fresh password login
@@ -173,7 +175,7 @@ def test_trojan_identifier_leads_the_victim_to_an_account_of_their_own(site, htt
     assert me["email"] == VICTIM and me["id"] != attacker_id
 
 
-def test_a_copied_session_cookie_cannot_link_a_trojan_identity(site, mailbox):
+def test_a_copied_session_cookie_cannot_link_a_trojan_identity(site: Any, mailbox: Mailbox) -> None:
     site.add_user("owner@example.com", verified=True, password=OWNER_PASSWORD)
     owner = requests.Session()
     site.log_in(owner, "owner@example.com", OWNER_PASSWORD)
@@ -202,7 +204,7 @@ def _age_reauth(site: Site, http: requests.Session) -> None:
 # 4. Unexpired email change: the attacker asks to move an account to the victim's address.
 
 
-def test_unexpired_email_change_never_takes_the_victims_address(app, client, mailbox):
+def test_unexpired_email_change_never_takes_the_victims_address(app: Flask, client: Any, mailbox: Mailbox) -> None:
     with app.app_context():
         state = app.extensions["registration"]
         user = state.store.create(
@@ -240,7 +242,7 @@ def test_unexpired_email_change_never_takes_the_victims_address(app, client, mai
 # not vouch for the victim's address it names.
 
 
-def test_non_verifying_provider_creates_nothing_for_the_victims_address(site, http, mailbox):
+def test_non_verifying_provider_creates_nothing_for_the_victims_address(site: Any, http: Any, mailbox: Mailbox) -> None:
     r = dance(http, site.login_url(), sub="attacker-idp", email=VICTIM, verified=False)
     assert r.status_code == 200 and "Check your email" in r.text
     assert site.users() == [] and site.identities() == []

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import csrf_token, press_confirm
+from tests.smtp import Mailbox
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "examples" / "quickstart" / "app.py"
 ENV = ("SECRET_KEY", "MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")
@@ -37,7 +38,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_the_quickstart_prints_the_email_and_signup_confirm_login_logout_work(tmp_path, clean_env, capsys):
+def test_the_quickstart_prints_the_email_and_signup_confirm_login_logout_work(
+    tmp_path: Path, clean_env: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     app = load(tmp_path).app
     client = app.test_client()
     assert b"Sign up" in client.get("/").data
@@ -69,7 +72,7 @@ def test_the_quickstart_prints_the_email_and_signup_confirm_login_logout_work(tm
     assert client.get("/private").status_code == 302
 
 
-def test_the_quickstart_keeps_its_secret_key_so_links_survive_a_restart(tmp_path, clean_env):
+def test_the_quickstart_keeps_its_secret_key_so_links_survive_a_restart(tmp_path: Path, clean_env: Any) -> None:
     first = load(tmp_path, "first").app
     again = load(tmp_path, "again").app
     assert first.config["SECRET_KEY"] == again.config["SECRET_KEY"]
@@ -79,7 +82,9 @@ def test_the_quickstart_keeps_its_secret_key_so_links_survive_a_restart(tmp_path
     assert load(tmp_path, "env").app.config["SECRET_KEY"] == "a key from the environment, long enough"
 
 
-def test_the_quickstart_sends_real_mail_once_mail_server_is_set(tmp_path, clean_env, mailbox, capsys):
+def test_the_quickstart_sends_real_mail_once_mail_server_is_set(
+    tmp_path: Path, clean_env: Any, mailbox: Mailbox, capsys: pytest.CaptureFixture[str]
+) -> None:
     clean_env.setenv("MAIL_SERVER", mailbox.host)
     clean_env.setenv("MAIL_PORT", str(mailbox.port))
     app = load(tmp_path).app

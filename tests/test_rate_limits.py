@@ -11,6 +11,7 @@ from flask import Flask
 
 from tests.helpers import add_user, client_at, limited_app
 from tests.models import db, make_app
+from tests.smtp import Mailbox
 
 CLIENT_A = "198.51.100.1"
 CLIENT_B = "198.51.100.2"
@@ -70,7 +71,7 @@ def signup_html(client: Any, email: str) -> Any:
     return client.post("/signup", data={"email": email, "password": PASSWORD, "password_confirm": PASSWORD})
 
 
-def test_signups_from_one_address_share_a_bucket_across_both_faces(make_limited):
+def test_signups_from_one_address_share_a_bucket_across_both_faces(make_limited: Any) -> None:
     app = make_limited(signup_per_ip="3 per hour")
     a, b = client_at(app, CLIENT_A), client_at(app, CLIENT_B)
     assert signup_json(a, "one@example.com").status_code == 202
@@ -82,7 +83,7 @@ def test_signups_from_one_address_share_a_bucket_across_both_faces(make_limited)
     assert signup_json(b, "four@example.com").status_code == 202
 
 
-def test_an_address_in_any_case_counts_in_one_bucket(make_limited):
+def test_an_address_in_any_case_counts_in_one_bucket(make_limited: Any) -> None:
     app = make_limited(signup_per_email="2 per hour")
     # Three clients, one address written three ways: the third attempt is refused.
     assert signup_json(client_at(app, CLIENT_A), "Ada@Example.com").status_code == 202
@@ -92,7 +93,7 @@ def test_an_address_in_any_case_counts_in_one_bucket(make_limited):
     assert signup_json(client_at(app, "203.0.113.9"), "bob@example.com").status_code == 202
 
 
-def test_a_refused_signup_does_no_work(make_limited, mailbox):
+def test_a_refused_signup_does_no_work(make_limited: Any, mailbox: Mailbox) -> None:
     app = make_limited(signup_per_email="1 per hour")
     client = client_at(app, CLIENT_A)
     assert signup_json(client, "ada@example.com").status_code == 202
@@ -102,7 +103,7 @@ def test_a_refused_signup_does_no_work(make_limited, mailbox):
     assert len(mailbox.messages) == 1
 
 
-def test_failed_logins_lock_the_address_whatever_its_case(make_limited):
+def test_failed_logins_lock_the_address_whatever_its_case(make_limited: Any) -> None:
     app = make_limited(failed_login_per_email="3 per hour")
     add_user(app, "ada@example.com", password=PASSWORD)
     for n, email in enumerate(("ada@example.com", "ADA@example.com", "Ada@Example.COM")):
@@ -118,7 +119,7 @@ def test_failed_logins_lock_the_address_whatever_its_case(make_limited):
     )
 
 
-def test_a_successful_login_does_not_clear_another_clients_failures(make_limited):
+def test_a_successful_login_does_not_clear_another_clients_failures(make_limited: Any) -> None:
     app = make_limited(failed_login_per_ip="3 per hour", failed_login_per_email="3 per hour")
     add_user(app, "ada@example.com", password=PASSWORD)
     attacker, owner = client_at(app, CLIENT_A), client_at(app, CLIENT_B)
@@ -137,7 +138,7 @@ def test_a_successful_login_does_not_clear_another_clients_failures(make_limited
     assert_429(guess("other@example.com"))
 
 
-def test_login_attempts_are_counted_per_client(make_limited):
+def test_login_attempts_are_counted_per_client(make_limited: Any) -> None:
     app = make_limited(login_per_ip="2 per minute")
     add_user(app, "ada@example.com", password=PASSWORD)
     body = {"email": "ada@example.com", "password": PASSWORD}
@@ -148,7 +149,7 @@ def test_login_attempts_are_counted_per_client(make_limited):
     assert client_at(app, CLIENT_B).post("/api/users/login", json=body).status_code == 200
 
 
-def test_a_spoofed_x_forwarded_for_is_ignored_without_trusted_proxies(make_limited):
+def test_a_spoofed_x_forwarded_for_is_ignored_without_trusted_proxies(make_limited: Any) -> None:
     app = make_limited(signup_per_ip="2 per hour")
     for n in range(2):
         client = client_at(app, CLIENT_A, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
@@ -160,7 +161,7 @@ def test_a_spoofed_x_forwarded_for_is_ignored_without_trusted_proxies(make_limit
     assert signup_json(other, "y@example.com").status_code == 202
 
 
-def test_behind_trusted_proxies_the_client_is_the_address_they_saw(make_limited):
+def test_behind_trusted_proxies_the_client_is_the_address_they_saw(make_limited: Any) -> None:
     app = make_limited(signup_per_ip="2 per hour", config={"REGISTRATION_TRUSTED_PROXIES": 2})
     proxy = "10.0.0.2"  # the proxy next to the app connects; the outer one appended the client
 
@@ -177,13 +178,13 @@ def test_behind_trusted_proxies_the_client_is_the_address_they_saw(make_limited)
     assert signup_json(through_proxies(CLIENT_B, "192.0.2.200"), "five@example.com").status_code == 202
 
 
-def test_a_header_shorter_than_the_proxy_chain_falls_back_to_the_peer(make_limited):
+def test_a_header_shorter_than_the_proxy_chain_falls_back_to_the_peer(make_limited: Any) -> None:
     app = make_limited(signup_per_ip="1 per hour", config={"REGISTRATION_TRUSTED_PROXIES": 2})
     assert signup_json(client_at(app, CLIENT_A, HTTP_X_FORWARDED_FOR="192.0.2.1"), "a@example.com").status_code == 202
     assert_429(signup_json(client_at(app, CLIENT_A, HTTP_X_FORWARDED_FOR="192.0.2.2"), "b@example.com"))
 
 
-def test_an_ipv6_client_counts_by_its_64_network(make_limited):
+def test_an_ipv6_client_counts_by_its_64_network(make_limited: Any) -> None:
     app = make_limited(signup_per_ip="1 per hour")
     assert signup_json(client_at(app, "2001:db8:1:2::10"), "a@example.com").status_code == 202
     assert_429(signup_json(client_at(app, "2001:db8:1:2:ffff::1"), "b@example.com"))
@@ -191,7 +192,7 @@ def test_an_ipv6_client_counts_by_its_64_network(make_limited):
 
 
 @pytest.mark.parametrize("face", ["json", "html"])
-def test_resend_is_limited_per_address(make_limited, face):
+def test_resend_is_limited_per_address(make_limited: Any, face: Any) -> None:
     app = make_limited(resend_per_email="2 per hour")
     add_user(app, "ada@example.com", verified=False, password=PASSWORD)
 
@@ -208,7 +209,7 @@ def test_resend_is_limited_per_address(make_limited, face):
 
 
 @pytest.mark.parametrize("face", ["json", "html"])
-def test_reset_requests_are_limited_per_client(make_limited, face):
+def test_reset_requests_are_limited_per_client(make_limited: Any, face: Any) -> None:
     app = make_limited(reset_per_ip="2 per hour")
 
     def reset(email: str) -> Any:
@@ -223,7 +224,7 @@ def test_reset_requests_are_limited_per_client(make_limited, face):
     assert_429(reset("c@example.com"), html=face == "html")
 
 
-def test_change_email_is_limited_per_account_on_both_faces(make_limited):
+def test_change_email_is_limited_per_account_on_both_faces(make_limited: Any) -> None:
     app = make_limited(change_email_per_email="2 per hour")
     add_user(app, "ada@example.com", password=PASSWORD)
     client = client_at(app, CLIENT_A)
@@ -241,7 +242,7 @@ def test_change_email_is_limited_per_account_on_both_faces(make_limited):
     assert_429(client.post("/account/email", data={"new_email": "new3@example.com", "password": PASSWORD}), html=True)
 
 
-def test_wrong_current_passwords_count_as_failed_logins(make_limited):
+def test_wrong_current_passwords_count_as_failed_logins(make_limited: Any) -> None:
     app = make_limited(failed_login_per_email="2 per hour")
     add_user(app, "ada@example.com", password=PASSWORD)
     client = client_at(app, CLIENT_A)
@@ -253,34 +254,34 @@ def test_wrong_current_passwords_count_as_failed_logins(make_limited):
     assert_429(client.post("/account/password", data=wrong), html=True)
 
 
-def test_a_limit_set_to_none_is_off(make_limited):
+def test_a_limit_set_to_none_is_off(make_limited: Any) -> None:
     app = make_limited(signup_per_ip=None, signup_per_email=None)
     client = client_at(app, CLIENT_A)
     for n in range(25):  # over the default 20 per hour
         assert signup_json(client, "same@example.com" if n % 2 else f"u{n}@example.com").status_code == 202
 
 
-def test_limits_are_off_with_the_switch(make_limited):
+def test_limits_are_off_with_the_switch(make_limited: Any) -> None:
     app = make_limited(login_per_ip="1 per hour", config={"REGISTRATION_RATE_LIMITS_ENABLED": False})
     client = client_at(app, CLIENT_A)
     for _ in range(3):
         assert client.post("/api/users/login", json={"email": "a@example.com", "password": "x"}).status_code == 401
 
 
-def test_flask_limiters_own_switch_turns_them_off_too(make_limited):
+def test_flask_limiters_own_switch_turns_them_off_too(make_limited: Any) -> None:
     app = make_limited(login_per_ip="1 per hour", config={"RATELIMIT_ENABLED": False})
     client = client_at(app, CLIENT_A)
     for _ in range(3):
         assert client.post("/api/users/login", json={"email": "a@example.com", "password": "x"}).status_code == 401
 
 
-def test_the_apps_own_routes_are_not_limited(make_limited):
+def test_the_apps_own_routes_are_not_limited(make_limited: Any) -> None:
     app = make_limited(config={"RATELIMIT_DEFAULT": "1 per hour"})
     client = client_at(app, CLIENT_A)
     assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]
 
 
-def test_two_apps_on_one_storage_share_the_buckets(database_url, mailbox, storage):
+def test_two_apps_on_one_storage_share_the_buckets(database_url: str, mailbox: Mailbox, storage: Any) -> None:
     """Two processes (here two app objects) behind one site: with Redis they count
     together; memory storage is per process, which is why it is not for that."""
     first = limited_app(database_url, mailbox, storage, REGISTRATION_RATE_LIMITS={"login_per_ip": "2 per hour"})
@@ -316,17 +317,17 @@ def test_two_apps_on_one_storage_share_the_buckets(database_url, mailbox, storag
         ({"login_per_ip": 5}, "must be a limit such as '5 per minute' or None"),
     ],
 )
-def test_a_wrong_limit_is_an_error_at_init_app(limits, message):
+def test_a_wrong_limit_is_an_error_at_init_app(limits: Any, message: Any) -> None:
     with pytest.raises(RuntimeError, match=message):
         make_app({"REGISTRATION_RATE_LIMITS": limits})
 
 
-def test_trusted_proxies_cannot_be_negative():
+def test_trusted_proxies_cannot_be_negative() -> None:
     with pytest.raises(RuntimeError, match="REGISTRATION_TRUSTED_PROXIES must be 0 or more"):
         make_app({"REGISTRATION_TRUSTED_PROXIES": -1})
 
 
-def test_flows_run_outside_a_request_are_not_counted(make_limited):
+def test_flows_run_outside_a_request_are_not_counted(make_limited: Any) -> None:
     from flask_registration.flows import resend
 
     app = make_limited(resend_per_email="1 per hour", resend_per_ip="1 per hour")
@@ -337,7 +338,9 @@ def test_flows_run_outside_a_request_are_not_counted(make_limited):
 
 
 @pytest.mark.parametrize("victim_has_an_account", [False, True])
-def test_requests_to_move_to_one_address_are_limited_per_target(make_limited, mailbox, victim_has_an_account):
+def test_requests_to_move_to_one_address_are_limited_per_target(
+    make_limited: Any, mailbox: Mailbox, victim_has_an_account: Any
+) -> None:
     app = make_limited()  # the built-in limits
     victim = "victim@example.com"
     if victim_has_an_account:

@@ -5,11 +5,14 @@ OAuth provider, with the real SMTP server."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
 from tests.helpers import link_params
 from tests.oauth_provider import PASSWORD, Site, consent, csrf_token, dance
+from tests.smtp import Mailbox
 
 
 def forget_reauth(site: Site, http: requests.Session) -> None:
@@ -25,7 +28,7 @@ def forget_reauth(site: Site, http: requests.Session) -> None:
     cookie.value = serializer.dumps(data)
 
 
-def test_linking_after_a_password_login_emails_the_owner(site, http, mailbox):
+def test_linking_after_a_password_login_emails_the_owner(site: Any, http: Any, mailbox: Mailbox) -> None:
     owner = site.add_user("ada@example.com", verified=True)
     site.log_in(http, "ada@example.com")  # the password was just typed: a recent re-authentication
     r = dance(http, site.login_url(), sub="ada-idp", email="ada@example.com", verified=True)
@@ -39,7 +42,9 @@ def test_linking_after_a_password_login_emails_the_owner(site, http, mailbox):
     assert f"{site.url}/account/connections" in text
 
 
-def test_a_session_without_a_recent_password_is_sent_to_reauthenticate_first(site, http, mailbox):
+def test_a_session_without_a_recent_password_is_sent_to_reauthenticate_first(
+    site: Any, http: Any, mailbox: Mailbox
+) -> None:
     owner = site.add_user("ada@example.com", verified=True)
     site.log_in(http, "ada@example.com")
     forget_reauth(site, http)
@@ -60,7 +65,7 @@ def test_a_session_without_a_recent_password_is_sent_to_reauthenticate_first(sit
     assert site.identities() == [("local", "ada-idp", owner)]
 
 
-def test_an_old_mark_is_not_recent(site, http):
+def test_an_old_mark_is_not_recent(site: Any, http: Any) -> None:
     site.add_user("ada@example.com", verified=True)
     site.log_in(http, "ada@example.com")
     from flask.sessions import SecureCookieSessionInterface
@@ -75,7 +80,7 @@ def test_an_old_mark_is_not_recent(site, http):
     assert http.get(site.login_url()).url.startswith(f"{site.url}/reauthenticate")
 
 
-def test_an_access_token_alone_cannot_link_a_provider(site, mailbox):
+def test_an_access_token_alone_cannot_link_a_provider(site: Any, mailbox: Mailbox) -> None:
     site.add_user("ada@example.com", verified=True)
     r = requests.post(f"{site.url}/api/users/login", json={"email": "ada@example.com", "password": PASSWORD})
     token = r.json()["id"]
@@ -91,7 +96,7 @@ def test_an_access_token_alone_cannot_link_a_provider(site, mailbox):
     assert mailbox.messages == []
 
 
-def test_the_json_face_marks_a_browser_session(site, http):
+def test_the_json_face_marks_a_browser_session(site: Any, http: Any) -> None:
     site.add_user("ada@example.com", verified=True)
     site.log_in(http, "ada@example.com")
     forget_reauth(site, http)
@@ -104,7 +109,9 @@ def test_the_json_face_marks_a_browser_session(site, http):
     assert http.get(site.login_url(), allow_redirects=False).headers["Location"].startswith(site.provider_url)
 
 
-def test_an_account_without_a_password_reauthenticates_with_an_emailed_link(site, http, mailbox):
+def test_an_account_without_a_password_reauthenticates_with_an_emailed_link(
+    site: Any, http: Any, mailbox: Mailbox
+) -> None:
     dance(http, site.login_url(), sub="ada-idp", email="ada@example.com", verified=True)  # no password
     forget_reauth(site, http)
     page = http.get(f"{site.url}/reauthenticate")
@@ -133,7 +140,7 @@ def test_an_account_without_a_password_reauthenticates_with_an_emailed_link(site
     assert http.get(site.login_url(), allow_redirects=False).headers["Location"].startswith(site.provider_url)
 
 
-def test_the_password_changed_email_lists_the_ways_to_log_in(site, http, mailbox):
+def test_the_password_changed_email_lists_the_ways_to_log_in(site: Any, http: Any, mailbox: Mailbox) -> None:
     site.add_user("ada@example.com", verified=True)
     site.log_in(http, "ada@example.com")
     dance(http, site.login_url(), sub="ada-idp", email="ada@example.com", verified=True)
@@ -151,7 +158,9 @@ def test_the_password_changed_email_lists_the_ways_to_log_in(site, http, mailbox
 
 
 @pytest.mark.app_config(REGISTRATION_EMAIL_VERIFICATION_REQUIRED=False)
-def test_a_reset_of_an_unverified_account_removes_the_providers_linked_before(site, http, mailbox):
+def test_a_reset_of_an_unverified_account_removes_the_providers_linked_before(
+    site: Any, http: Any, mailbox: Mailbox
+) -> None:
     # Someone signed the victim's address up and linked a provider of their own (they
     # could log in, verification not being required); the owner's reset removes it.
     with requests.Session() as attacker:

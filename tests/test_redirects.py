@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit
 
 import pytest
+from flask import Flask
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flask_registration import get_state, safe_redirect
 from tests.models import make_app
+from tests.smtp import Mailbox
 
 SITE = "https://site.example/account/login"
 ALLOWED = ("good.example", "app.good.example:8443")
@@ -54,13 +57,13 @@ def assert_stays_on_site(result: str, allowed: tuple[str, ...] = ()) -> None:
 
 
 @pytest.fixture(scope="module")
-def allowing():
+def allowing() -> Any:
     """An app that lists ALLOWED; each test pushes its context only while it runs."""
     return make_app({"REGISTRATION_ALLOWED_REDIRECT_HOSTS": ALLOWED})
 
 
 @pytest.fixture(scope="module")
-def plain():
+def plain() -> Any:
     return make_app()
 
 
@@ -83,7 +86,7 @@ PROPERTY = settings(max_examples=1000, deadline=None, database=None, suppress_he
 @example("https:/good.example")
 @example("javascript:alert(1)")
 @example(" //evil.example")
-def test_no_hostile_target_leaves_the_site(allowing, target):
+def test_no_hostile_target_leaves_the_site(allowing: Any, target: Any) -> None:
     with allowing.app_context():
         result = safe_redirect(target)
     if result is not None:
@@ -93,7 +96,7 @@ def test_no_hostile_target_leaves_the_site(allowing, target):
 
 @PROPERTY
 @given(target=hostile)
-def test_without_allowed_hosts_only_paths_pass(plain, target):
+def test_without_allowed_hosts_only_paths_pass(plain: Any, target: Any) -> None:
     with plain.app_context():
         in_app = safe_redirect(target)
     assert safe_redirect(target) == in_app  # outside any app: the same, no allowed hosts
@@ -105,7 +108,7 @@ def test_without_allowed_hosts_only_paths_pass(plain, target):
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(path=st.from_regex(r"\A(/[A-Za-z0-9._~-]+)+/?(\?[A-Za-z0-9=&_-]*)?\Z"))
-def test_ordinary_local_paths_pass_unchanged(allowing, path):
+def test_ordinary_local_paths_pass_unchanged(allowing: Any, path: Any) -> None:
     with allowing.app_context():
         assert safe_redirect(path) == path
 
@@ -129,13 +132,13 @@ def test_ordinary_local_paths_pass_unchanged(allowing, path):
         ("good.example/", None),
     ],
 )
-def test_allowed_hosts(allowing, target, expected):
+def test_allowed_hosts(allowing: Any, target: Any, expected: Any) -> None:
     with allowing.app_context():
         assert safe_redirect(target) == expected
 
 
 @pytest.mark.parametrize("host", ["https://good.example", "good.example/path", "Good.example", "", 5])
-def test_allowed_hosts_are_checked_at_init_app(host):
+def test_allowed_hosts_are_checked_at_init_app(host: Any) -> None:
     with pytest.raises(RuntimeError, match="REGISTRATION_ALLOWED_REDIRECT_HOSTS takes host names"):
         make_app({"REGISTRATION_ALLOWED_REDIRECT_HOSTS": [host]})
 
@@ -146,7 +149,7 @@ PASSWORD = "correct horse battery"
 ROUTE_EXAMPLES = settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
-def location_stays_on_site(response) -> None:
+def location_stays_on_site(response: Any) -> None:
     if response.status_code in (301, 302, 303, 307, 308):
         assert_stays_on_site(response.headers["Location"])
     # Werkzeug's test client leaves a relative Location as it is: resolve it as a browser.
@@ -154,7 +157,7 @@ def location_stays_on_site(response) -> None:
 
 
 @pytest.fixture
-def verified(app):
+def verified(app: Flask) -> None:
     with app.app_context():
         state = get_state(app)
         user = state.store.create({"email": "ada@example.com", "password_hash": state.passwords.hash(PASSWORD)})
@@ -162,11 +165,11 @@ def verified(app):
 
 
 @pytest.mark.app_config(WTF_CSRF_ENABLED=False)
-def test_login_next_is_checked(app, verified):
+def test_login_next_is_checked(app: Flask, verified: Any) -> None:
     @ROUTE_EXAMPLES
     @given(target=hostile)
     @example("//evil.example")
-    def check(target):
+    def check(target: Any) -> None:
         client = app.test_client()
         r = client.post("/login", data={"email": "ada@example.com", "password": PASSWORD, "next": target})
         assert r.status_code == 302
@@ -178,7 +181,7 @@ def test_login_next_is_checked(app, verified):
 
 
 @pytest.mark.app_config(REGISTRATION_LOOPBACK_CONFIRM_LINKS=True)
-def test_confirm_redirect_is_checked_on_both_faces(app, mailbox):
+def test_confirm_redirect_is_checked_on_both_faces(app: Flask, mailbox: Mailbox) -> None:
     client = app.test_client()
     assert client.post("/api/users", json={"email": "bob@example.com", "password": PASSWORD}).status_code == 202
     params = dict(parse_qsl(urlsplit(mailbox.link(mailbox.wait_for(1)[0])).query))
@@ -186,7 +189,7 @@ def test_confirm_redirect_is_checked_on_both_faces(app, mailbox):
     @ROUTE_EXAMPLES
     @given(target=hostile)
     @example("https://evil.example/")
-    def check(target):
+    def check(target: Any) -> None:
         # A link can be followed again: the address stays verified, the redirect is judged anew.
         for route in ("/confirm", "/api/users/confirm"):
             r = client.get(route, query_string={**params, "redirect": target})

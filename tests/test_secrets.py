@@ -20,6 +20,7 @@ from flask_registration.logs import redact
 from tests.conftest import free_port, serve
 from tests.helpers import link_params
 from tests.models import CHEAP_ARGON2, db, make_app
+from tests.smtp import Mailbox
 
 OLD_PASSWORD = "first secret password"
 NEW_PASSWORD = "second secret password"
@@ -52,7 +53,7 @@ def token_of(link: str) -> str:
     return parse_qs(urlsplit(link).query)["token"][0]
 
 
-def test_a_whole_flow_logs_no_secret(served, mailbox, caplog):
+def test_a_whole_flow_logs_no_secret(served: Any, mailbox: Mailbox, caplog: pytest.LogCaptureFixture) -> None:
     app, base = served
     caplog.set_level(logging.DEBUG)  # every logger: the library's, werkzeug's, SQLAlchemy's...
     secrets: dict[str, str] = {"SECRET_KEY": app.config["SECRET_KEY"], "old": OLD_PASSWORD, "new": NEW_PASSWORD}
@@ -156,7 +157,7 @@ def test_a_whole_flow_logs_no_secret(served, mailbox, caplog):
         '"GET /x?TOKEN=abc;access_token=def HTTP/1.1" 200 -',
     ],
 )
-def test_request_lines_lose_their_secret_values(line):
+def test_request_lines_lose_their_secret_values(line: Any) -> None:
     out = redact(line)
     for secret in ("abc", "def", "xyz", "123"):
         assert f"={secret}" not in out
@@ -170,7 +171,7 @@ FIX = "Set it to a long random value, e.g. python -c 'import secrets; print(secr
 
 
 @pytest.mark.parametrize("key", [None, "", "   ", "dev", "Change me", "change-me", "secret", "SECRET_KEY", b"changeme"])
-def test_a_missing_or_placeholder_key_is_refused_in_production(key):
+def test_a_missing_or_placeholder_key_is_refused_in_production(key: Any) -> None:
     with pytest.raises(RuntimeError, match="SECRET_KEY is (empty|a well-known placeholder)") as excinfo:
         make_app({"TESTING": False, "SECRET_KEY": key})
     # The message is one of two fixed sentences: it never shows the key.
@@ -178,7 +179,7 @@ def test_a_missing_or_placeholder_key_is_refused_in_production(key):
 
 
 @pytest.mark.parametrize("key", ["short key 15 ch.", "x" * 15])
-def test_a_short_key_is_refused_in_production(key):
+def test_a_short_key_is_refused_in_production(key: Any) -> None:
     key = key[:15]
     with pytest.raises(RuntimeError, match="SECRET_KEY is shorter than 16 characters") as excinfo:
         make_app({"TESTING": False, "SECRET_KEY": key})
@@ -186,11 +187,11 @@ def test_a_short_key_is_refused_in_production(key):
 
 
 @pytest.mark.parametrize("setting", [{"TESTING": True}, {"TESTING": False, "DEBUG": True}])
-def test_testing_and_debug_take_any_key(setting):
+def test_testing_and_debug_take_any_key(setting: Any) -> None:
     make_app({**setting, "SECRET_KEY": "dev"})
 
 
-def test_a_long_random_key_is_taken():
+def test_a_long_random_key_is_taken() -> None:
     make_app({"TESTING": False, "SECRET_KEY": "f" * 8 + "0123456789abcdef"})
 
 
@@ -209,7 +210,7 @@ def _demo() -> Any:
     return module
 
 
-def test_the_demo_sets_secure_httponly_samesite_cookies(tmp_path):
+def test_the_demo_sets_secure_httponly_samesite_cookies(tmp_path: Path) -> None:
     app = _demo().create_app(
         {
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.sqlite'}",

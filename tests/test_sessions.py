@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,9 +17,9 @@ from sqlalchemy import func, select, update
 from wtforms.validators import ValidationError as WTFValidationError
 
 from flask_registration import Registration
-from tests.conftest import Mailbox
 from tests.helpers import add_user
 from tests.models import AccessToken, User, db, make_app
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse"
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
@@ -29,21 +30,21 @@ def ada(app: Flask) -> int:
     return add_user(app)
 
 
-def log_in(client, **extra):
+def log_in(client: Any, **extra: Any) -> Any:
     r = client.post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD, **extra})
     assert r.status_code == 200, r.json
     return r
 
 
-def csrf(client) -> str:
+def csrf(client: Any) -> str:
     return str(client.get("/api/users/csrf-token").json["csrfToken"])
 
 
-def me(client, **headers) -> int:
+def me(client: Any, **headers: Any) -> int:
     return int(client.get("/api/users/me", headers=headers).status_code)
 
 
-def copy_of(app: Flask, client, *names: str):
+def copy_of(app: Flask, client: Any, *names: str) -> Any:
     """Another browser that holds a copy of ``client``'s cookies ``names`` (a thief)."""
     thief = app.test_client()
     for name in names:
@@ -53,7 +54,7 @@ def copy_of(app: Flask, client, *names: str):
     return thief
 
 
-def logout(client) -> None:
+def logout(client: Any) -> None:
     assert client.post("/api/users/logout", headers={"X-CSRFToken": csrf(client)}).status_code == 204
 
 
@@ -74,7 +75,7 @@ def session_rows(app: Flask, user_id: int) -> int:
 # Logout.
 
 
-def test_logout_ends_the_session_and_every_copy_of_its_cookie(app, client, ada):
+def test_logout_ends_the_session_and_every_copy_of_its_cookie(app: Flask, client: Any, ada: Any) -> None:
     log_in(client)
     thief = copy_of(app, client, "session")
     laptop = app.test_client()
@@ -87,7 +88,7 @@ def test_logout_ends_the_session_and_every_copy_of_its_cookie(app, client, ada):
     assert session_rows(app, ada) == 1
 
 
-def test_logout_ends_a_copied_remember_cookie(app, client, ada):
+def test_logout_ends_a_copied_remember_cookie(app: Flask, client: Any, ada: Any) -> None:
     log_in(client, remember=True)
     thief = copy_of(app, client, "remember_token")
     assert me(thief) == 200
@@ -96,7 +97,7 @@ def test_logout_ends_a_copied_remember_cookie(app, client, ada):
     assert me(thief) == 401
 
 
-def test_logout_from_the_page_ends_the_copied_cookies(app, client, ada):
+def test_logout_from_the_page_ends_the_copied_cookies(app: Flask, client: Any, ada: Any) -> None:
     token = page_token(client.get("/login").text)
     form = {"email": "ada@example.com", "password": PASSWORD, "remember": "y", "csrf_token": token}
     assert client.post("/login", data=form).status_code == 302
@@ -107,7 +108,7 @@ def test_logout_from_the_page_ends_the_copied_cookies(app, client, ada):
     assert me(thief) == 401
 
 
-def test_session_ids_are_never_logged(app, client, ada, caplog):
+def test_session_ids_are_never_logged(app: Flask, client: Any, ada: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     log_in(client, remember=True)
     with app.test_request_context():
@@ -122,7 +123,7 @@ def test_session_ids_are_never_logged(app, client, ada, caplog):
 # Expiry, and the remember cookie's keys.
 
 
-def test_a_session_ends_when_its_row_expires(app, client, ada):
+def test_a_session_ends_when_its_row_expires(app: Flask, client: Any, ada: Any) -> None:
     from tests.models import LoginSession
 
     log_in(client, remember=True)
@@ -135,7 +136,7 @@ def test_a_session_ends_when_its_row_expires(app, client, ada):
     assert session_rows(app, ada) == 0  # an expired row is deleted when it is presented
 
 
-def test_a_remember_cookie_older_than_its_duration_is_refused(app, client, ada):
+def test_a_remember_cookie_older_than_its_duration_is_refused(app: Flask, client: Any, ada: Any) -> None:
     from flask_registration import _compat
 
     log_in(client, remember=True)
@@ -152,7 +153,7 @@ def test_a_remember_cookie_older_than_its_duration_is_refused(app, client, ada):
     assert me(browser) == 200
 
 
-def test_remember_cookies_honour_secret_key_fallbacks(app, client, ada):
+def test_remember_cookies_honour_secret_key_fallbacks(app: Flask, client: Any, ada: Any) -> None:
     log_in(client, remember=True)
     old_key = app.config["SECRET_KEY"]
     app.config.update(SECRET_KEY="the suite's rotated secret key", SECRET_KEY_FALLBACKS=[old_key])
@@ -161,7 +162,7 @@ def test_remember_cookies_honour_secret_key_fallbacks(app, client, ada):
     assert me(copy_of(app, client, "remember_token")) == 401
 
 
-def test_the_remember_cookie_is_ours_not_flask_logins(app, client, ada):
+def test_the_remember_cookie_is_ours_not_flask_logins(app: Flask, client: Any, ada: Any) -> None:
     # _compat replaces two methods of Flask-Login's LoginManager: if Flask-Login renames
     # them, its own unsigned-in-time cookie comes back and this fails.
     from flask_login import LoginManager
@@ -181,7 +182,7 @@ def test_the_remember_cookie_is_ours_not_flask_logins(app, client, ada):
 # Log out everywhere.
 
 
-def test_log_out_everywhere_ends_every_session_remember_cookie_and_token(app, client, ada):
+def test_log_out_everywhere_ends_every_session_remember_cookie_and_token(app: Flask, client: Any, ada: Any) -> None:
     token = log_in(client, remember=True).json["id"]
     laptop = app.test_client()
     log_in(laptop, remember=True)
@@ -198,12 +199,12 @@ def test_log_out_everywhere_ends_every_session_remember_cookie_and_token(app, cl
     assert me(client) == 200
 
 
-def test_log_out_everywhere_needs_a_user(client, ada):
+def test_log_out_everywhere_needs_a_user(client: Any, ada: Any) -> None:
     r = client.post("/api/users/logout-all")
     assert r.status_code == 401 and r.json["error"]["code"] == "AUTHORIZATION_REQUIRED"
 
 
-def test_log_out_everywhere_with_an_access_token(app, client, ada):
+def test_log_out_everywhere_with_an_access_token(app: Flask, client: Any, ada: Any) -> None:
     token = log_in(app.test_client()).json["id"]
     log_in(client)
     r = app.test_client().post("/api/users/logout-all", headers={"Authorization": f"Bearer {token}"})
@@ -212,7 +213,7 @@ def test_log_out_everywhere_with_an_access_token(app, client, ada):
     assert me(app.test_client(), Authorization=f"Bearer {token}") == 401
 
 
-def test_the_log_out_everywhere_button(app, client, ada):
+def test_the_log_out_everywhere_button(app: Flask, client: Any, ada: Any) -> None:
     laptop = app.test_client()
     log_in(laptop, remember=True)
     log_in(client)
@@ -225,7 +226,7 @@ def test_the_log_out_everywhere_button(app, client, ada):
     assert me(client) == 401 and me(laptop) == 401
 
 
-def test_a_password_change_keeps_only_the_current_session(app, client, ada):
+def test_a_password_change_keeps_only_the_current_session(app: Flask, client: Any, ada: Any) -> None:
     log_in(client, remember=True)
     laptop = app.test_client()
     log_in(laptop)
@@ -240,7 +241,7 @@ def test_a_password_change_keeps_only_the_current_session(app, client, ada):
 # A new cookie session at login (session fixation).
 
 
-def test_a_csrf_token_from_before_the_login_stops_working(client, ada):
+def test_a_csrf_token_from_before_the_login_stops_working(client: Any, ada: Any) -> None:
     before = csrf(client)
     body = {"email": "ada@example.com", "password": PASSWORD}
     assert client.post("/api/users/login", json=body, headers={"X-CSRFToken": before}).status_code == 200
@@ -249,7 +250,7 @@ def test_a_csrf_token_from_before_the_login_stops_working(client, ada):
     logout(client)
 
 
-def test_the_login_page_starts_a_new_cookie_session(client, ada):
+def test_the_login_page_starts_a_new_cookie_session(client: Any, ada: Any) -> None:
     token = page_token(client.get("/login").text)
     form = {"email": "ada@example.com", "password": PASSWORD, "csrf_token": token}
     assert client.post("/login", data=form).status_code == 302
@@ -257,7 +258,7 @@ def test_the_login_page_starts_a_new_cookie_session(client, ada):
     assert me(client) == 200
 
 
-def test_a_provider_login_starts_a_new_cookie_session(database_url, mailbox):
+def test_a_provider_login_starts_a_new_cookie_session(database_url: str, mailbox: Mailbox) -> None:
     from flask_registration.oauth import flows as oauth_flow
     from flask_registration.oauth.providers import Identity
     from tests.oauth_provider import OAuth
@@ -306,7 +307,7 @@ def app_without_session_model(database_url: str, mailbox: Mailbox) -> Iterator[F
     _drop(app)
 
 
-def test_without_a_session_model_logout_ends_every_session_of_the_user(app_without_session_model):
+def test_without_a_session_model_logout_ends_every_session_of_the_user(app_without_session_model: Any) -> None:
     app = app_without_session_model
     add_user(app)
     client, laptop = app.test_client(), app.test_client()

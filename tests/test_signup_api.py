@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.models import User, db
+from tests.smtp import Mailbox
 
 PASSWORD = "correct horse battery"
 NO_ENUMERATION = pytest.mark.app_config(REGISTRATION_PREVENT_ENUMERATION=False)
 
 
-def _users(app) -> list[User]:
+def _users(app: Flask) -> list[User]:
     with app.app_context():
         users = list(db.session.scalars(db.select(User).order_by(User.id)))
         db.session.expunge_all()
         return users
 
 
-def _signup(client, email: str, password: str = PASSWORD, **extra):
+def _signup(client: Any, email: str, password: str = PASSWORD, **extra: Any) -> Any:
     return client.post("/api/users", json={"email": email, "password": password, **extra})
 
 
 # Enumeration prevention on (the default): a taken address looks like a new one.
 
 
-def test_new_and_existing_email_get_the_same_answer(app, client, mailbox):
+def test_new_and_existing_email_get_the_same_answer(app: Flask, client: Any, mailbox: Mailbox) -> None:
     first = _signup(client, "a@x.com")
     mailbox.wait_for(1)
     again = _signup(client, "a@x.com", "another password")
@@ -37,7 +40,7 @@ def test_new_and_existing_email_get_the_same_answer(app, client, mailbox):
     assert len(_users(app)) == 1
 
 
-def test_case_variant_of_an_existing_email_gets_the_same_answer(app, client, mailbox):
+def test_case_variant_of_an_existing_email_gets_the_same_answer(app: Flask, client: Any, mailbox: Mailbox) -> None:
     first = _signup(client, "a@x.com")
     again = _signup(client, "A@X.com")
     assert first.status_code == again.status_code == 202
@@ -46,7 +49,7 @@ def test_case_variant_of_an_existing_email_gets_the_same_answer(app, client, mai
     assert len(mailbox.wait_for(2)) == 2
 
 
-def test_owner_of_a_taken_address_is_told_by_email_and_a_new_one_gets_a_link(client, mailbox):
+def test_owner_of_a_taken_address_is_told_by_email_and_a_new_one_gets_a_link(client: Any, mailbox: Mailbox) -> None:
     _signup(client, "owner@example.com")
     (verify,) = mailbox.wait_for(1)
     assert verify["To"] == "owner@example.com"
@@ -61,7 +64,7 @@ def test_owner_of_a_taken_address_is_told_by_email_and_a_new_one_gets_a_link(cli
     assert not [u for u in mailbox.links(notice) if "/confirm" in u]
 
 
-def test_a_taken_address_keeps_its_original_password(app, client, mailbox):
+def test_a_taken_address_keeps_its_original_password(app: Flask, client: Any, mailbox: Mailbox) -> None:
     _signup(client, "keep@x.com", "the first password")
     _signup(client, "keep@x.com", "the second password")
     mailbox.wait_for(2)
@@ -76,7 +79,7 @@ def test_a_taken_address_keeps_its_original_password(app, client, mailbox):
 
 
 @NO_ENUMERATION
-def test_signup_answers_201_with_the_new_user(client, mailbox):
+def test_signup_answers_201_with_the_new_user(client: Any, mailbox: Mailbox) -> None:
     r = _signup(client, "Ada@Example.COM", username="ada")
     assert r.status_code == 201
     body = r.json
@@ -93,7 +96,7 @@ def test_signup_answers_201_with_the_new_user(client, mailbox):
 
 @NO_ENUMERATION
 @pytest.mark.parametrize("second", ["taken@x.com", "TAKEN@x.com", "Taken@X.Com"])
-def test_taken_address_is_a_422_in_loopback_shape(app, client, second):
+def test_taken_address_is_a_422_in_loopback_shape(app: Flask, client: Any, second: Any) -> None:
     assert _signup(client, "taken@x.com").status_code == 201
     r = _signup(client, second)
     assert r.status_code == 422
@@ -109,7 +112,7 @@ def test_taken_address_is_a_422_in_loopback_shape(app, client, second):
 
 @NO_ENUMERATION
 @pytest.mark.app_config(REGISTRATION_SEND_VERIFICATION_ON_SIGNUP=False)
-def test_no_verification_on_signup_sends_nothing_and_says_so(client, mailbox):
+def test_no_verification_on_signup_sends_nothing_and_says_so(client: Any, mailbox: Mailbox) -> None:
     r = _signup(client, "quiet@x.com")
     assert r.status_code == 201
     assert mailbox.messages == []
@@ -117,7 +120,7 @@ def test_no_verification_on_signup_sends_nothing_and_says_so(client, mailbox):
 
 
 @pytest.mark.app_config(REGISTRATION_SEND_VERIFICATION_ON_SIGNUP=False)
-def test_no_verification_on_signup_sends_no_email(app, client, mailbox):
+def test_no_verification_on_signup_sends_no_email(app: Flask, client: Any, mailbox: Mailbox) -> None:
     r = _signup(client, "quiet@x.com")
     assert r.status_code == 202
     assert mailbox.messages == []
@@ -139,7 +142,9 @@ def test_no_verification_on_signup_sends_no_email(app, client, mailbox):
         ("createdAt", "2000-01-01T00:00:00Z"),
     ],
 )
-def test_protected_fields_are_refused_and_nothing_is_stored(app, client, mailbox, field, value):
+def test_protected_fields_are_refused_and_nothing_is_stored(
+    app: Flask, client: Any, mailbox: Mailbox, field: Any, value: Any
+) -> None:
     r = _signup(client, "sneaky@x.com", **{field: value})
     assert r.status_code == 422
     assert r.json["error"]["details"]["codes"] == {field: ["unknown"]}
@@ -147,14 +152,14 @@ def test_protected_fields_are_refused_and_nothing_is_stored(app, client, mailbox
     assert mailbox.messages == []
 
 
-def test_declared_extra_field_is_stored(app, client):
+def test_declared_extra_field_is_stored(app: Flask, client: Any) -> None:
     assert _signup(client, "ada@x.com", username="ada_l").status_code == 202
     (user,) = _users(app)
     assert user.username == "ada_l"
 
 
 @NO_ENUMERATION
-def test_taken_username_is_a_422_not_a_server_error(app, client):
+def test_taken_username_is_a_422_not_a_server_error(app: Flask, client: Any) -> None:
     assert _signup(client, "first@x.com", username="ada").status_code == 201
     r = _signup(client, "second@x.com", username="ada")
     assert r.status_code == 422
@@ -163,7 +168,7 @@ def test_taken_username_is_a_422_not_a_server_error(app, client):
 
 
 @NO_ENUMERATION
-def test_username_longer_than_its_column_is_refused(app, client):
+def test_username_longer_than_its_column_is_refused(app: Flask, client: Any) -> None:
     # tests/models.py declares username as String(40).
     r = _signup(client, "long@x.com", username="u" * 41)
     assert r.status_code == 422
@@ -173,7 +178,7 @@ def test_username_longer_than_its_column_is_refused(app, client):
 
 @NO_ENUMERATION
 @pytest.mark.parametrize("raw", ["true", "12345678901234567890123", "1e400"], ids=["bool", "bigint", "inf"])
-def test_non_text_username_for_a_text_column_is_refused(app, client, raw):
+def test_non_text_username_for_a_text_column_is_refused(app: Flask, client: Any, raw: Any) -> None:
     body = f'{{"email": "n@x.com", "password": "{PASSWORD}", "username": {raw}}}'
     r = client.post("/api/users", data=body, content_type="application/json")
     assert r.status_code == 422
@@ -182,7 +187,9 @@ def test_non_text_username_for_a_text_column_is_refused(app, client, raw):
 
 
 @pytest.mark.parametrize("enumeration", [True, False])
-def test_password_is_stored_only_as_an_argon2id_hash_and_never_shown(app, client, mailbox, enumeration):
+def test_password_is_stored_only_as_an_argon2id_hash_and_never_shown(
+    app: Flask, client: Any, mailbox: Mailbox, enumeration: Any
+) -> None:
     app.config["REGISTRATION_PREVENT_ENUMERATION"] = enumeration
     app.config["REGISTRATION_EMAIL_VERIFICATION_REQUIRED"] = False
     responses = [_signup(client, "hash@x.com", username="hasher")]
@@ -204,7 +211,7 @@ def test_password_is_stored_only_as_an_argon2id_hash_and_never_shown(app, client
 # Two signups of one address at the same instant: the unique index decides.
 
 
-def _race(app, count: int = 10) -> tuple[list[int], list[BaseException]]:
+def _race(app: Flask, count: int = 10) -> tuple[list[int], list[BaseException]]:
     barrier = threading.Barrier(count)
     statuses: list[int] = []
     errors: list[BaseException] = []
@@ -229,7 +236,7 @@ def _race(app, count: int = 10) -> tuple[list[int], list[BaseException]]:
     return statuses, errors
 
 
-def test_simultaneous_signups_of_one_address_make_one_user(app, mailbox):
+def test_simultaneous_signups_of_one_address_make_one_user(app: Flask, mailbox: Mailbox) -> None:
     statuses, errors = _race(app)
     assert errors == []
     assert statuses == [202] * 10
@@ -239,7 +246,7 @@ def test_simultaneous_signups_of_one_address_make_one_user(app, mailbox):
 
 
 @NO_ENUMERATION
-def test_simultaneous_signups_without_enumeration_give_one_201_and_422s(app, mailbox):
+def test_simultaneous_signups_without_enumeration_give_one_201_and_422s(app: Flask, mailbox: Mailbox) -> None:
     statuses, errors = _race(app)
     assert errors == []
     assert sorted(statuses) == [201] + [422] * 9

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from flask import current_app
+from flask import Flask, current_app
 
 from flask_registration import signals
-from tests.conftest import Mailbox, MailHandler, free_port
+from tests.conftest import free_port
 from tests.helpers import add_user, hidden
 from tests.models import User, db, make_app
+from tests.smtp import Mailbox, MailHandler
 
 JORG = "jörg@example.com"
 PASSWORD = "correct horse"
@@ -98,7 +99,7 @@ def _token(app: Any, email: str = "ada@example.com") -> dict[str, str]:
 # -- refused by default ---------------------------------------------------------------------
 
 
-def test_json_signup_refuses_the_address_with_a_clear_422(app, client, mailbox):
+def test_json_signup_refuses_the_address_with_a_clear_422(app: Flask, client: Any, mailbox: Mailbox) -> None:
     r = client.post("/api/users", json={"email": JORG, "password": PASSWORD})
     assert r.status_code == 422
     details = r.json["error"]["details"]
@@ -109,7 +110,7 @@ def test_json_signup_refuses_the_address_with_a_clear_422(app, client, mailbox):
     assert mailbox.messages == []
 
 
-def test_html_signup_shows_the_refusal_on_the_email_field(app, client, mailbox):
+def test_html_signup_shows_the_refusal_on_the_email_field(app: Flask, client: Any, mailbox: Mailbox) -> None:
     data = {**hidden(client, "/signup"), "email": JORG, "password": PASSWORD, "password_confirm": PASSWORD}
     r = client.post("/signup", data=data)
     assert r.status_code == 422
@@ -119,7 +120,7 @@ def test_html_signup_shows_the_refusal_on_the_email_field(app, client, mailbox):
     assert mailbox.messages == []
 
 
-def test_change_email_refuses_the_address_on_new_email(app, mailbox):
+def test_change_email_refuses_the_address_on_new_email(app: Flask, mailbox: Mailbox) -> None:
     add_user(app)
     auth = _token(app)
     r = app.test_client().post("/api/users/change-email", json={"newEmail": JORG, "password": PASSWORD}, headers=auth)
@@ -132,14 +133,14 @@ def test_change_email_refuses_the_address_on_new_email(app, mailbox):
 
 
 @pytest.mark.parametrize("path", ["/api/users/verify", "/api/users/reset"])
-def test_resend_and_reset_refuse_the_address(client, mailbox, path):
+def test_resend_and_reset_refuse_the_address(client: Any, mailbox: Mailbox, path: Any) -> None:
     r = client.post(path, json={"email": JORG})
     assert r.status_code == 422
     assert r.json["error"]["details"]["codes"] == {"email": ["smtputf8"]}
     assert mailbox.messages == []
 
 
-def test_an_address_with_a_non_ascii_domain_needs_nothing_and_is_accepted(client, mailbox):
+def test_an_address_with_a_non_ascii_domain_needs_nothing_and_is_accepted(client: Any, mailbox: Mailbox) -> None:
     r = client.post("/api/users", json={"email": "jorg@exämple.com", "password": PASSWORD})
     assert r.status_code == 202 and r.json["emailSent"] is True
     (msg,) = mailbox.wait_for(1)
@@ -150,7 +151,7 @@ def test_an_address_with_a_non_ascii_domain_needs_nothing_and_is_accepted(client
 
 
 @ALLOWED
-def test_signup_sends_the_link_with_smtputf8(app, client, utf8_box):
+def test_signup_sends_the_link_with_smtputf8(app: Flask, client: Any, utf8_box: Any) -> None:
     _point(app, utf8_box)
     r = client.post("/api/users", json={"email": "Jörg@Example.com", "password": PASSWORD})
     assert r.status_code == 202 and r.json["emailSent"] is True and r.json["email"] == JORG
@@ -160,7 +161,7 @@ def test_signup_sends_the_link_with_smtputf8(app, client, utf8_box):
 
 
 @ALLOWED
-def test_html_signup_sends_the_link_with_smtputf8(app, client, utf8_box):
+def test_html_signup_sends_the_link_with_smtputf8(app: Flask, client: Any, utf8_box: Any) -> None:
     _point(app, utf8_box)
     data = {**hidden(client, "/signup"), "email": JORG, "password": PASSWORD, "password_confirm": PASSWORD}
     r = client.post("/signup", data=data)
@@ -170,7 +171,7 @@ def test_html_signup_sends_the_link_with_smtputf8(app, client, utf8_box):
 
 
 @ALLOWED
-def test_resend_sends_a_fresh_link_with_smtputf8(app, client, utf8_box):
+def test_resend_sends_a_fresh_link_with_smtputf8(app: Flask, client: Any, utf8_box: Any) -> None:
     _point(app, utf8_box)
     add_user(app, JORG, verified=False)
     assert client.post("/api/users/verify", json={"email": JORG}).status_code == 204
@@ -179,7 +180,7 @@ def test_resend_sends_a_fresh_link_with_smtputf8(app, client, utf8_box):
 
 
 @ALLOWED
-def test_change_email_sends_the_link_to_the_new_address_with_smtputf8(app, utf8_box):
+def test_change_email_sends_the_link_to_the_new_address_with_smtputf8(app: Flask, utf8_box: Any) -> None:
     _point(app, utf8_box)
     add_user(app)
     auth = _token(app)
@@ -191,7 +192,7 @@ def test_change_email_sends_the_link_to_the_new_address_with_smtputf8(app, utf8_
 
 
 @ALLOWED
-def test_an_account_made_while_allowed_still_logs_in_once_it_is_not(app):
+def test_an_account_made_while_allowed_still_logs_in_once_it_is_not(app: Flask) -> None:
     add_user(app, JORG)
     app.config["REGISTRATION_EMAIL_ALLOW_SMTPUTF8"] = False
     assert _token(app, "Jörg@example.com")
@@ -201,7 +202,9 @@ def test_an_account_made_while_allowed_still_logs_in_once_it_is_not(app):
 
 
 @ALLOWED
-def test_signup_reports_a_failed_email_when_the_server_lacks_smtputf8(app, client, ascii_box, failures):
+def test_signup_reports_a_failed_email_when_the_server_lacks_smtputf8(
+    app: Flask, client: Any, ascii_box: Any, failures: Any
+) -> None:
     _point(app, ascii_box)
     r = client.post("/api/users", json={"email": JORG, "password": PASSWORD})
     assert r.status_code == 202 and r.json["emailSent"] is False
@@ -212,7 +215,9 @@ def test_signup_reports_a_failed_email_when_the_server_lacks_smtputf8(app, clien
 
 
 @ALLOWED
-def test_html_signup_reports_a_failed_email_when_the_server_lacks_smtputf8(app, client, ascii_box, failures):
+def test_html_signup_reports_a_failed_email_when_the_server_lacks_smtputf8(
+    app: Flask, client: Any, ascii_box: Any, failures: Any
+) -> None:
     _point(app, ascii_box)
     data = {**hidden(client, "/signup"), "email": JORG, "password": PASSWORD, "password_confirm": PASSWORD}
     r = client.post("/signup", data=data)
@@ -221,7 +226,9 @@ def test_html_signup_reports_a_failed_email_when_the_server_lacks_smtputf8(app, 
 
 
 @ALLOWED
-def test_resend_thread_reports_the_failure_instead_of_dying(app, client, ascii_box, failures):
+def test_resend_thread_reports_the_failure_instead_of_dying(
+    app: Flask, client: Any, ascii_box: Any, failures: Any
+) -> None:
     _point(app, ascii_box)
     add_user(app, JORG, verified=False)
     assert client.post("/api/users/verify", json={"email": JORG}).status_code == 204
@@ -230,7 +237,9 @@ def test_resend_thread_reports_the_failure_instead_of_dying(app, client, ascii_b
 
 
 @ALLOWED
-def test_change_email_reports_a_failed_email_when_the_server_lacks_smtputf8(app, ascii_box, failures):
+def test_change_email_reports_a_failed_email_when_the_server_lacks_smtputf8(
+    app: Flask, ascii_box: Any, failures: Any
+) -> None:
     _point(app, ascii_box)
     add_user(app)
     auth = _token(app)
@@ -239,7 +248,7 @@ def test_change_email_reports_a_failed_email_when_the_server_lacks_smtputf8(app,
     assert [f["kind"] for f in failures] == ["change_email"]
 
 
-def test_flask_mail_as_the_apps_own_sender_gives_a_failed_email_not_a_500(database_url, mailbox):
+def test_flask_mail_as_the_apps_own_sender_gives_a_failed_email_not_a_500(database_url: str, mailbox: Mailbox) -> None:
     # An app that hands our messages to Flask-Mail itself: Flask-Mail cannot write a
     # non-ASCII address (UnicodeEncodeError), and deliver() must report that as a failure.
     from flask_registration import Registration

@@ -5,11 +5,12 @@ for another."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
@@ -26,13 +27,13 @@ PROPERTY = settings(
 
 
 @pytest.fixture
-def ctx(app):
+def ctx(app: Flask) -> Iterator[Any]:
     with app.test_request_context():
         yield app
 
 
 @pytest.fixture
-def user(ctx):
+def user(ctx: Any) -> Any:
     state = get_state(ctx)
     user = state.store.create({"email": "ada@example.com", "password_hash": state.passwords.hash("a password 1")})
     user.pending_email = "ada@new.example"
@@ -81,19 +82,19 @@ def genuine(app: Any, purpose: str, token: str) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("purpose", list(PURPOSES))
-def test_the_untouched_token_loads(ctx, user, purpose):
+def test_the_untouched_token_loads(ctx: Any, user: Any, purpose: Any) -> None:
     make, _check, _salt = PURPOSES[purpose]
     assert genuine(ctx, purpose, make(ctx, user))[0] == str(user.id)
 
 
 @pytest.mark.parametrize("purpose", list(PURPOSES))
-def test_no_bit_flip_validates(ctx, user, purpose):
+def test_no_bit_flip_validates(ctx: Any, user: Any, purpose: Any) -> None:
     make, check, _salt = PURPOSES[purpose]
     token = make(ctx, user)
 
     @PROPERTY
     @given(index=st.integers(0, len(token) - 1), bit=st.integers(0, 7))
-    def flip(index, bit):
+    def flip(index: Any, bit: Any) -> None:
         tampered = token[:index] + chr(ord(token[index]) ^ (1 << bit)) + token[index + 1 :]
         refused(lambda: check(ctx, user, tampered))
 
@@ -101,7 +102,7 @@ def test_no_bit_flip_validates(ctx, user, purpose):
 
 
 @pytest.mark.parametrize("purpose", list(PURPOSES))
-def test_no_edit_validates(ctx, user, purpose):
+def test_no_edit_validates(ctx: Any, user: Any, purpose: Any) -> None:
     make, check, _salt = PURPOSES[purpose]
     token = make(ctx, user)
     alphabet = st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/ ")
@@ -112,7 +113,7 @@ def test_no_edit_validates(ctx, user, purpose):
         length=st.integers(0, 4),
         text=st.one_of(st.text(alphabet, max_size=4), st.text(max_size=3)),
     )
-    def edit(start, length, text):
+    def edit(start: Any, length: Any, text: Any) -> None:
         tampered = token[:start] + text + token[start + length :]
         assume(tampered != token)
         refused(lambda: check(ctx, user, tampered))
@@ -121,7 +122,7 @@ def test_no_edit_validates(ctx, user, purpose):
 
 
 @pytest.mark.parametrize("purpose", list(PURPOSES))
-def test_no_truncation_validates(ctx, user, purpose):
+def test_no_truncation_validates(ctx: Any, user: Any, purpose: Any) -> None:
     make, check, _salt = PURPOSES[purpose]
     token = make(ctx, user)
     for cut in range(len(token)):
@@ -130,7 +131,7 @@ def test_no_truncation_validates(ctx, user, purpose):
 
 
 @pytest.mark.parametrize("purpose", list(PURPOSES))
-def test_a_token_signed_with_another_key_or_salt_fails(ctx, user, purpose):
+def test_a_token_signed_with_another_key_or_salt_fails(ctx: Any, user: Any, purpose: Any) -> None:
     _make, check, salt_key = PURPOSES[purpose]
     key, salt = ctx.config["SECRET_KEY"], ctx.config[salt_key]
     binding = {
@@ -142,7 +143,7 @@ def test_a_token_signed_with_another_key_or_salt_fails(ctx, user, purpose):
 
     @PROPERTY
     @given(other_key=st.text(min_size=1, max_size=64), other_salt=st.text(max_size=64), which=st.sampled_from("ks"))
-    def resign(other_key, other_salt, which):
+    def resign(other_key: Any, other_salt: Any, which: Any) -> None:
         signer = (
             URLSafeTimedSerializer(other_key, salt=salt)
             if which == "k"
@@ -155,13 +156,13 @@ def test_a_token_signed_with_another_key_or_salt_fails(ctx, user, purpose):
 
 
 @pytest.mark.parametrize("purpose", ["verify", "change-email"])
-def test_a_token_never_passes_for_another_user_id(ctx, user, purpose):
+def test_a_token_never_passes_for_another_user_id(ctx: Any, user: Any, purpose: Any) -> None:
     make, check, _salt = PURPOSES[purpose]
     token = make(ctx, user)
 
     @PROPERTY
     @given(uid=st.one_of(st.integers(-(2**70), 2**70).map(str), st.text(max_size=20)))
-    def swap(uid):
+    def swap(uid: Any) -> None:
         assume(uid != str(user.id))
         other = type("Other", (), {"id": uid})()
         refused(lambda: check(ctx, other, token))
@@ -169,13 +170,13 @@ def test_a_token_never_passes_for_another_user_id(ctx, user, purpose):
     swap()
 
 
-def test_another_users_reset_token_is_bound_to_that_user(ctx, user):
+def test_another_users_reset_token_is_bound_to_that_user(ctx: Any, user: Any) -> None:
     bob = get_state(ctx).store.find_by_email("bob@example.com")
     assert user_for_reset_token(reset_token(bob)).id == bob.id != user.id
 
 
 @pytest.mark.parametrize("made_for, used_for", [(a, b) for a in PURPOSES for b in PURPOSES if a != b])
-def test_a_token_of_one_purpose_never_passes_for_another(ctx, user, made_for, used_for):
+def test_a_token_of_one_purpose_never_passes_for_another(ctx: Any, user: Any, made_for: Any, used_for: Any) -> None:
     token = PURPOSES[made_for][0](ctx, user)
     refused(lambda: PURPOSES[used_for][1](ctx, user, token))
     with pytest.raises(InvalidToken):

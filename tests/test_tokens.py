@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from flask import Flask
 
 from flask_registration.errors import InvalidToken, TokenExpired
 from flask_registration.flows.verify import confirm, verification_token
@@ -16,7 +18,7 @@ from tests.models import User, db
 
 
 @pytest.fixture
-def ctx(app):
+def ctx(app: Flask) -> Iterator[Any]:
     with app.app_context():
         yield app
 
@@ -30,11 +32,11 @@ def new_user(email: str) -> User:
 
 
 @pytest.fixture
-def user(ctx) -> User:
+def user(ctx: Any) -> User:
     return new_user("ada@example.com")
 
 
-def salt(app) -> str:
+def salt(app: Flask) -> str:
     return str(app.config["REGISTRATION_VERIFY_SALT"])
 
 
@@ -42,24 +44,24 @@ def _decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def test_token_loads_back_to_user_id_and_email_digest(ctx, user):
+def test_token_loads_back_to_user_id_and_email_digest(ctx: Any, user: Any) -> None:
     token = verification_token(user)
     assert load_token(salt(ctx), token, timedelta(hours=1)) == (str(user.id), digest("ada@example.com"))
 
 
-def test_token_does_not_carry_the_address(ctx, user):
+def test_token_does_not_carry_the_address(ctx: Any, user: Any) -> None:
     token = verification_token(user)
     payload = _decode(token.split(".")[0])
     assert b"ada@example.com" not in payload and "ada" not in token
 
 
-def test_fresh_token_verifies_the_user(ctx, user):
+def test_fresh_token_verifies_the_user(ctx: Any, user: Any) -> None:
     result = confirm(str(user.id), verification_token(user))
     assert result.newly_verified is True
     assert user.email_verified
 
 
-def test_token_stops_working_when_the_email_changes(ctx, user):
+def test_token_stops_working_when_the_email_changes(ctx: Any, user: Any) -> None:
     token = verification_token(user)
     user.email = "grace@example.com"
     db.session.commit()
@@ -97,7 +99,7 @@ TAMPERINGS: dict[str, Callable[[str], str]] = {
 
 
 @pytest.mark.parametrize("tamper", TAMPERINGS.values(), ids=TAMPERINGS.keys())
-def test_tampered_token_is_invalid(ctx, user, tamper):
+def test_tampered_token_is_invalid(ctx: Any, user: Any, tamper: Any) -> None:
     token = verification_token(user)
     bad = tamper(token)
     assert bad != token
@@ -110,12 +112,12 @@ def test_tampered_token_is_invalid(ctx, user, tamper):
 
 
 @pytest.mark.parametrize("uid, token", [(None, "x"), ("1", None), (["1"], "x"), ("1", ["x"]), ("", "x")])
-def test_missing_or_non_string_parts_are_invalid(ctx, user, uid, token):
+def test_missing_or_non_string_parts_are_invalid(ctx: Any, user: Any, uid: Any, token: Any) -> None:
     with pytest.raises(InvalidToken):
         confirm(uid, token)
 
 
-def test_token_signed_with_another_secret_key_fails(ctx, user):
+def test_token_signed_with_another_secret_key_fails(ctx: Any, user: Any) -> None:
     ctx.config["SECRET_KEY"] = "some other app's key"
     token = verification_token(user)
     ctx.config["SECRET_KEY"] = "test secret key"
@@ -125,7 +127,7 @@ def test_token_signed_with_another_secret_key_fails(ctx, user):
     assert not user.email_verified
 
 
-def test_token_signed_with_another_salt_fails(ctx, user):
+def test_token_signed_with_another_salt_fails(ctx: Any, user: Any) -> None:
     other = make_token("flask-registration.reset", user.id, user.email)
     with pytest.raises(InvalidToken):
         load_token(salt(ctx), other, timedelta(hours=1))
@@ -133,14 +135,14 @@ def test_token_signed_with_another_salt_fails(ctx, user):
         confirm(str(user.id), other)
 
 
-def test_changing_the_verify_salt_invalidates_issued_tokens(ctx, user):
+def test_changing_the_verify_salt_invalidates_issued_tokens(ctx: Any, user: Any) -> None:
     token = verification_token(user)
     ctx.config["REGISTRATION_VERIFY_SALT"] = "a new salt"
     with pytest.raises(InvalidToken):
         confirm(str(user.id), token)
 
 
-def test_token_under_an_old_key_in_secret_key_fallbacks_still_works(ctx, user):
+def test_token_under_an_old_key_in_secret_key_fallbacks_still_works(ctx: Any, user: Any) -> None:
     ctx.config["SECRET_KEY"] = "old key"
     old_token = verification_token(user)
 
@@ -157,7 +159,7 @@ def test_token_under_an_old_key_in_secret_key_fallbacks_still_works(ctx, user):
 
 
 @pytest.mark.app_config(REGISTRATION_VERIFY_WITHIN=timedelta(minutes=1))
-def test_token_older_than_verify_within_is_expired_with_user_id(ctx, user):
+def test_token_older_than_verify_within_is_expired_with_user_id(ctx: Any, user: Any) -> None:
     with made_ago(3600):
         token = verification_token(user)
     with pytest.raises(TokenExpired) as excinfo:
@@ -168,14 +170,14 @@ def test_token_older_than_verify_within_is_expired_with_user_id(ctx, user):
 
 
 @pytest.mark.app_config(REGISTRATION_VERIFY_WITHIN=timedelta(minutes=1))
-def test_token_younger_than_verify_within_still_works(ctx, user):
+def test_token_younger_than_verify_within_still_works(ctx: Any, user: Any) -> None:
     with made_ago(10):
         token = verification_token(user)
     assert confirm(str(user.id), token).newly_verified
 
 
 @pytest.mark.app_config(REGISTRATION_VERIFY_WITHIN=timedelta(minutes=1))
-def test_tampered_expired_token_is_invalid_not_expired(ctx, user):
+def test_tampered_expired_token_is_invalid_not_expired(ctx: Any, user: Any) -> None:
     with made_ago(3600):
         token = verification_token(user)
     with pytest.raises(InvalidToken) as excinfo:
@@ -184,7 +186,7 @@ def test_tampered_expired_token_is_invalid_not_expired(ctx, user):
 
 
 @pytest.mark.app_config(REGISTRATION_VERIFY_WITHIN=timedelta(minutes=1))
-def test_expired_token_under_another_key_is_invalid_not_expired(ctx, user):
+def test_expired_token_under_another_key_is_invalid_not_expired(ctx: Any, user: Any) -> None:
     ctx.config["SECRET_KEY"] = "some other app's key"
     with made_ago(3600):
         token = verification_token(user)
@@ -194,7 +196,7 @@ def test_expired_token_under_another_key_is_invalid_not_expired(ctx, user):
     assert excinfo.type is InvalidToken
 
 
-def test_token_for_another_uid_than_the_links_is_invalid(ctx, user):
+def test_token_for_another_uid_than_the_links_is_invalid(ctx: Any, user: Any) -> None:
     other = new_user("grace@example.com")
     token = verification_token(user)
     with pytest.raises(InvalidToken) as excinfo:

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.helpers import press_confirm
 from tests.models import CHEAP_ARGON2
+from tests.smtp import Mailbox
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "examples" / "tutorial"
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "tutorial.rst"
@@ -37,7 +39,7 @@ def steps() -> dict[str, Any]:
     return {step: load(step) for step in STEPS}
 
 
-def make_app(steps, step, tmp_path, monkeypatch, **extra) -> Any:
+def make_app(steps: Any, step: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> Any:
     # In the environment, as a reader would export it (else the key goes to the instance folder).
     monkeypatch.setenv("SECRET_KEY", "tutorial tests secret key, long enough")
     config = {
@@ -51,7 +53,7 @@ def make_app(steps, step, tmp_path, monkeypatch, **extra) -> Any:
 
 
 @pytest.fixture
-def notes_app(steps, tmp_path, monkeypatch, mailbox):
+def notes_app(steps: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mailbox: Mailbox) -> Any:
     def make(step: str) -> Any:
         return make_app(
             steps,
@@ -66,12 +68,12 @@ def notes_app(steps, tmp_path, monkeypatch, mailbox):
     return make
 
 
-def _signup(client, **data):
+def _signup(client: Any, **data: Any) -> Any:
     form = {"email": "lin@example.com", "password": "notes password", "password_confirm": "notes password"}
     return client.post("/signup", data={**form, **data})
 
 
-def _sign_up_and_confirm(app, mailbox, **data) -> Any:
+def _sign_up_and_confirm(app: Flask, mailbox: Mailbox, **data: Any) -> Any:
     client = app.test_client()
     r = _signup(client, **data)
     assert r.status_code == 200 and b"Check your email" in r.data
@@ -80,7 +82,7 @@ def _sign_up_and_confirm(app, mailbox, **data) -> Any:
     return client
 
 
-def test_the_page_includes_every_step_file_and_shows_no_code_of_its_own():
+def test_the_page_includes_every_step_file_and_shows_no_code_of_its_own() -> None:
     page = PAGE.read_text(encoding="utf-8")
     for step in STEPS:
         assert f".. literalinclude:: ../examples/tutorial/{step}.py" in page, step
@@ -89,7 +91,7 @@ def test_the_page_includes_every_step_file_and_shows_no_code_of_its_own():
 
 
 @pytest.mark.parametrize("step", STEPS)
-def test_each_step_imports_and_starts(steps, step, tmp_path, monkeypatch):
+def test_each_step_imports_and_starts(steps: Any, step: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app(steps, step, tmp_path, monkeypatch)
     r = app.test_client().get("/")
     assert r.status_code == 200
@@ -97,14 +99,14 @@ def test_each_step_imports_and_starts(steps, step, tmp_path, monkeypatch):
     assert has_signup == (step in WITH_REGISTRATION)
 
 
-def test_step2_gives_the_model_the_library_columns(steps):
+def test_step2_gives_the_model_the_library_columns(steps: Any) -> None:
     columns = set(steps["step2"].User.__table__.columns.keys())
     assert {"id", "email", "password_hash", "email_verified_at", "created_at", "auth_stamp", "name"} <= columns
     assert "password_hash" not in steps["step1"].User.__table__.columns
 
 
 @pytest.mark.parametrize("step", WITH_REGISTRATION)
-def test_signup_confirm_login_and_logout_work(notes_app, mailbox, step):
+def test_signup_confirm_login_and_logout_work(notes_app: Any, mailbox: Mailbox, step: Any) -> None:
     app = notes_app(step)
     extra = {"name": "Lin Wei"} if step in WITH_NAME else {}
     client = _sign_up_and_confirm(app, mailbox, **extra)
@@ -116,7 +118,9 @@ def test_signup_confirm_login_and_logout_work(notes_app, mailbox, step):
         assert client.get("/notes").status_code == 302
 
 
-def test_without_a_mail_server_step3_prints_the_email(steps, tmp_path, monkeypatch, capsys):
+def test_without_a_mail_server_step3_prints_the_email(
+    steps: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     for key in ("MAIL_SERVER", "MAIL_PORT"):
         monkeypatch.delenv(key, raising=False)
     app = make_app(steps, "step3", tmp_path, monkeypatch)
@@ -127,7 +131,7 @@ def test_without_a_mail_server_step3_prints_the_email(steps, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("step", WITH_NOTES_PAGE)
-def test_the_notes_page_needs_a_login_and_has_a_logout_button(notes_app, mailbox, step):
+def test_the_notes_page_needs_a_login_and_has_a_logout_button(notes_app: Any, mailbox: Mailbox, step: Any) -> None:
     app = notes_app(step)
     client = app.test_client()
     r = client.get("/notes")
@@ -140,7 +144,7 @@ def test_the_notes_page_needs_a_login_and_has_a_logout_button(notes_app, mailbox
 
 
 @pytest.mark.parametrize("step", WITH_NAME)
-def test_the_signup_form_asks_for_a_name_and_keeps_it(notes_app, mailbox, step):
+def test_the_signup_form_asks_for_a_name_and_keeps_it(notes_app: Any, mailbox: Mailbox, step: Any) -> None:
     app = notes_app(step)
     r = _signup(app.test_client())
     assert r.status_code == 422 and "This field is required." in r.data.decode()
@@ -156,7 +160,7 @@ def test_the_signup_form_asks_for_a_name_and_keeps_it(notes_app, mailbox, step):
     ("step", "status"),
     [("step5", 202), ("app", 422)],
 )
-def test_a_json_signup_without_a_name_is_never_a_500(notes_app, step, status):
+def test_a_json_signup_without_a_name_is_never_a_500(notes_app: Any, step: Any, status: Any) -> None:
     r = notes_app(step).test_client().post("/api/users", json={"email": "j@example.com", "password": "json password"})
     assert r.status_code == status, r.json
     if status == 422:
@@ -164,7 +168,7 @@ def test_a_json_signup_without_a_name_is_never_a_500(notes_app, step, status):
         assert detail == "Enter your name."
 
 
-def test_the_final_app_shows_the_welcome_note(notes_app, mailbox):
+def test_the_final_app_shows_the_welcome_note(notes_app: Any, mailbox: Mailbox) -> None:
     app = notes_app("app")
     client = _sign_up_and_confirm(app, mailbox, name="  Lin Wei  ")
     r = client.post("/login", data={"email": "lin@example.com", "password": "notes password"})
@@ -177,14 +181,16 @@ def test_the_final_app_shows_the_welcome_note(notes_app, mailbox):
     ("name", "message"),
     [("", "This field is required."), ("lin", "Please tell us your name, not your address.")],
 )
-def test_the_custom_rule_refuses_a_missing_or_lazy_name(notes_app, mailbox, name, message):
+def test_the_custom_rule_refuses_a_missing_or_lazy_name(
+    notes_app: Any, mailbox: Mailbox, name: Any, message: Any
+) -> None:
     r = _signup(notes_app("app").test_client(), name=name)
     assert r.status_code == 422
     assert message in r.data.decode().replace("&#39;", "'")
     assert mailbox.messages == []
 
 
-def test_a_json_name_that_is_not_a_string_is_a_422_not_a_500(notes_app):
+def test_a_json_name_that_is_not_a_string_is_a_422_not_a_500(notes_app: Any) -> None:
     r = (
         notes_app("app")
         .test_client()

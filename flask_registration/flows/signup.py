@@ -43,19 +43,19 @@ class SignupResult:
 def check_signup_data(data: Any) -> dict[str, Any]:
     """Check the shape, the address and the password; return the data, email normalised."""
     extras = current_app.config["REGISTRATION_SIGNUP_FIELDS"]
-    data = check_payload(data, required=("email", "password"), optional=extras)
+    checked = check_payload(data, required=("email", "password"), optional=extras)
     problems: dict[str, list[tuple[str, str]]] = {}
     try:
-        data["email"] = normalize_email(data["email"])
+        checked["email"] = normalize_email(checked["email"])
     except ValidationError as exc:
         problems.update(exc.fields)
     try:
-        check_password(data["password"])
+        check_password(checked["password"])
     except ValidationError as exc:
         problems.update(exc.fields)
     if problems:
         raise ValidationError.from_fields(problems)
-    return data
+    return checked
 
 
 def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
@@ -119,9 +119,9 @@ def checked_new_user_data(data: Any, *, with_password: bool = True) -> dict[str,
     state = get_state()
 
     def check(data: Any) -> dict[str, Any]:
-        data = check_signup_data(data) if with_password else _checked_address(data)
-        check_column_values(state.store.model, data)
-        return data
+        checked = check_signup_data(data) if with_password else _checked_address(data)
+        check_column_values(state.store.model, checked)
+        return checked
 
     data = check(data)
     state.extension.hooks.run("before_signup", data)
