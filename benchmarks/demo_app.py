@@ -35,8 +35,9 @@ def load_demo() -> Any:
     return module
 
 
-def create_app(database_uri: str, argon2: dict[str, int], outbox: list[dict[str, Any]]) -> Flask:
-    """The demo app; every email is appended to ``outbox`` instead of being printed."""
+def create_app(database_uri: str, argon2: dict[str, int], outbox: Any, extra: dict[str, Any] | None = None) -> Flask:
+    """The demo app; every email is appended to ``outbox`` instead of being printed.
+    ``extra`` adds settings (the load benchmark's, see ``load_wsgi.py``)."""
     from flask_registration.state import get_state
 
     demo = load_demo()
@@ -50,6 +51,7 @@ def create_app(database_uri: str, argon2: dict[str, int], outbox: list[dict[str,
             # LoopBack's confirm by GET, as the floor's: the default POST from another
             # browser than the signup's checks the password (one argon2 hash more).
             "REGISTRATION_LOOPBACK_CONFIRM_LINKS": True,
+            **(extra or {}),
         }
     )
 

@@ -6,7 +6,8 @@ the measured paths: validate the body, normalise the address, hash, insert under
 index, sign a link bound to the address, render a text and an HTML email and hand them to
 an in-process outbox; confirm checks the signature, its age and the address, and sets
 ``verified_at`` once; login checks the password (against a dummy hash for an unknown
-address), refuses an unverified address and starts a session. Nothing more: no hooks,
+address), refuses an unverified address and starts a session; ``/api/me`` answers the
+logged-in user. Nothing more: no hooks,
 signals, forms, configuration checks or error vocabulary.
 """
 
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -24,7 +26,7 @@ from flask import Flask, jsonify, render_template, request, session, url_for
 from flask_sqlalchemy import SQLAlchemy
 from itsdangerous import BadData, URLSafeTimedSerializer
 from jinja2 import DictLoader
-from sqlalchemy import DateTime, Integer, String, select
+from sqlalchemy import DateTime, ForeignKey, Integer, String, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -44,6 +46,15 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class LoginSession(db.Model):  # type: ignore[name-defined,misc]
+    """A row per login (only with ``session_rows``): logout can end it on the server."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the session id
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 TEMPLATES = {
     "verify.txt": "Hello,\n\nPlease confirm your email address by opening this link:\n\n{{ link }}\n\n"
     "The link works for 48 hours. If you did not sign up, you can ignore this message.\n",
@@ -54,14 +65,23 @@ TEMPLATES = {
 }
 
 VERIFY_MAX_AGE = 2 * 24 * 3600
+SESSION_LIFETIME = timedelta(days=31)  # Flask's PERMANENT_SESSION_LIFETIME
 
 
 def _digest(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()[:16]
 
 
-def create_app(database_uri: str, argon2: dict[str, int], outbox: list[dict[str, Any]]) -> Flask:
-    """The floor app; every email is appended to ``outbox`` instead of being sent."""
+def _session_digest(session_id: str) -> str:
+    return hashlib.sha256(f"session:{session_id}".encode()).hexdigest()
+
+
+def create_app(
+    database_uri: str, argon2: dict[str, int], outbox: list[dict[str, Any]], *, session_rows: bool = False
+) -> Flask:
+    """The floor app; every email is appended to ``outbox`` instead of being sent. With
+    ``session_rows``, a login also writes a row of its own (its expired ones deleted),
+    as flask_registration does with a session model, and ``/api/me`` needs it."""
     app = Flask(__name__)
     app.config.update(SECRET_KEY="benchmark secret key", SQLALCHEMY_DATABASE_URI=database_uri)
     app.jinja_loader = DictLoader(TEMPLATES)
@@ -136,6 +156,24 @@ def create_app(database_uri: str, argon2: dict[str, int], outbox: list[dict[str,
         if user.verified_at is None:
             return error("email not verified", 401)
         session["uid"] = user.id
+        answer = {"id": user.id, "email": user.email}  # read before a commit expires the user
+        if session_rows:
+            now, sid = datetime.now(UTC), secrets.token_urlsafe(32)
+            expired = delete(LoginSession).where(LoginSession.user_id == user.id, LoginSession.expires_at <= now)
+            db.session.execute(expired)
+            db.session.add(LoginSession(id=_session_digest(sid), user_id=user.id, expires_at=now + SESSION_LIFETIME))
+            db.session.commit()
+            session["sid"] = sid
+        return jsonify(answer)
+
+    @app.get("/api/me")
+    def me() -> Any:
+        user = db.session.get(User, session["uid"]) if isinstance(session.get("uid"), int) else None
+        if session_rows and user is not None:
+            row = db.session.get(LoginSession, _session_digest(str(session.get("sid"))))
+            user = user if row is not None and row.user_id == user.id else None
+        if user is None:
+            return error("log in first", 401)
         return jsonify({"id": user.id, "email": user.email})
 
     with app.app_context():

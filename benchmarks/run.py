@@ -7,6 +7,8 @@ Usage (from the repository root)::
     python3 benchmarks/run.py --http     # the demo and the floor under gunicorn, over HTTP
     python3 benchmarks/run.py --quick    # a few requests, in the current Python (the test suite)
     python3 benchmarks/run.py --profile signup   # where flask_registration's time goes
+    python3 benchmarks/run.py --load     # locust against gunicorn gthread on PostgreSQL (load.py)
+    python3 benchmarks/run.py --scale    # 10k, 100k and 1M users in PostgreSQL (scale.py)
 
 Without ``--quick`` the script makes ``benchmarks/.venv`` (once), installs the package
 (editable) with Flask-Security-Too, gunicorn and pyinstrument there, and runs itself again
@@ -42,8 +44,16 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 VENV = HERE / ".venv"
 VENV_REQUIREMENTS = ["flask-security-too>=5.4", "gunicorn>=22", "pyinstrument>=4.6"]
+#: What the ``bench`` extra brings (``--load`` and ``--scale``), as imported.
+BENCH_MODULES = "locust, matplotlib, psycopg, aiosmtpd"
 
-NAMES = {"ours": "flask_registration", "floor": "floor", "fst": "Flask-Security-Too", "patched": "patched"}
+NAMES = {
+    "ours": "flask_registration",
+    "floor": "floor",
+    "fst": "Flask-Security-Too",
+    "patched": "patched",
+    "floor_rows": "floor + session rows",
+}
 OPS = ("signup", "confirm", "login")
 PARAMS_LABEL = {
     "defaults": "argon2 defaults (t=3, m=64 MiB, p=4)",
@@ -81,9 +91,12 @@ def ensure_venv_and_reexec(argv: list[str]) -> None:
     if not python.exists():
         print(f"== making {VENV.relative_to(REPO)}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    probe = [str(python), "-c", "import flask_registration, flask_security, gunicorn, pyinstrument"]
+    probe = [str(python), "-c", "import flask_registration, flask_security, gunicorn, pyinstrument, " + BENCH_MODULES]
     if subprocess.run(probe, capture_output=True).returncode != 0:
-        print("== pip install -e . " + " ".join(VENV_REQUIREMENTS) + f" (into {VENV.relative_to(REPO)})", flush=True)
+        print(
+            "== pip install -e .[bench] " + " ".join(VENV_REQUIREMENTS) + f" (into {VENV.relative_to(REPO)})",
+            flush=True,
+        )
         subprocess.run(
             [
                 str(python),
@@ -93,7 +106,7 @@ def ensure_venv_and_reexec(argv: list[str]) -> None:
                 "-q",
                 "--disable-pip-version-check",
                 "-e",
-                str(REPO),
+                f"{REPO}[bench]",
                 *VENV_REQUIREMENTS,
             ],
             check=True,
@@ -170,6 +183,9 @@ class Series:
     sql: list[int] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)  # requests per second, one per batch
     round_medians: list[float | None] = field(default_factory=list)  # None: no request that round
+    #: Per round, the process's CPU time per request (its threads too; no wait for a disk
+    #: or for a core another process holds): steadier than latency on a busy machine.
+    round_cpu: list[float | None] = field(default_factory=list)
 
 
 def run_params(
@@ -189,11 +205,13 @@ def run_params(
                     s = series[w.app][op]
                     if not reply["times"]:
                         s.round_medians.append(None)
+                        s.round_cpu.append(None)
                         continue
                     s.times += reply["times"]
                     s.sql += reply["sql"]
                     s.rates.append(len(reply["times"]) / reply["wall"])
                     s.round_medians.append(statistics.median(reply["times"]))
+                    s.round_cpu.append(reply["cpu"] / len(reply["times"]))
         reports = {w.app: {**w.call(cmd="report"), "package": w.hello.get("package")} for w in workers}
         return series, reports
     finally:
@@ -204,9 +222,11 @@ def run_params(
 # -- statistics and the report -------------------------------------------------------------
 
 
-def ratios(a: Series, b: Series) -> list[float]:
-    """Per round, ``a``'s median latency over ``b``'s (the rounds were interleaved)."""
-    return [x / y for x, y in zip(a.round_medians, b.round_medians, strict=True) if x is not None and y]
+def ratios(a: Series, b: Series, cpu: bool = False) -> list[float]:
+    """Per round, ``a``'s median latency (or CPU time per request) over ``b``'s (the
+    rounds were interleaved)."""
+    pairs = zip(a.round_cpu, b.round_cpu, strict=True) if cpu else zip(a.round_medians, b.round_medians, strict=True)
+    return [x / y for x, y in pairs if x is not None and y]
 
 
 def fmt_range(values: list[float], digits: int = 1) -> str:
@@ -331,17 +351,19 @@ class Target:
 
 def print_ratios(results: dict[str, dict[str, dict[str, Series]]], apps: list[str]) -> None:
     subjects = [a for a in ("ours", "patched") if a in apps]
-    print("\n== ratios of median latency, per round (interleaved): median (min..max)")
     pairs = [(a, b) for a in subjects for b in ("floor", "fst", "ours") if b in apps and b != a]
-    print(f"{'':20}" + "".join(f"{NAMES[a] + ' / ' + NAMES[b]:>40}" for a, b in pairs))
-    for params, series in results.items():
-        for op in OPS:
-            row = f"{op + ', ' + params:20}"
-            for a, b in pairs:
-                values = ratios(series[a][op], series[b][op])
-                digits = 2 if not values or statistics.median(values) >= 0.1 else 4
-                row += f"{fmt_range(values, digits):>40}"
-            print(row)
+    for cpu in (False, True):
+        what = "CPU time of the process per request" if cpu else "median latency"
+        print(f"\n== ratios of {what}, per round (interleaved): median (min..max)")
+        print(f"{'':20}" + "".join(f"{NAMES[a] + ' / ' + NAMES[b]:>40}" for a, b in pairs))
+        for params, series in results.items():
+            for op in OPS:
+                row = f"{op + ', ' + params:20}"
+                for a, b in pairs:
+                    values = ratios(series[a][op], series[b][op], cpu)
+                    digits = 2 if not values or statistics.median(values) >= 0.1 else 4
+                    row += f"{fmt_range(values, digits):>40}"
+                print(row)
     for subject in subjects:
         print(f"\n== targets ({NAMES[subject]})")
         for t in targets(results, subject):
@@ -415,7 +437,9 @@ def in_process(args: argparse.Namespace) -> int:
     started = time.monotonic()
     results: dict[str, dict[str, dict[str, Series]]] = {}
     reports: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-") as directory:
+    if args.tmpfs:
+        print("SQLite files in /dev/shm (tmpfs): a commit waits for no disk")
+    with tempfile.TemporaryDirectory(prefix="bench-", dir="/dev/shm" if args.tmpfs else None) as directory:
         for params in args.params:
             results[params], reports[params] = run_params(params, apps, plans[params], directory, args.against)
             print_block(params, plans[params], apps, results[params], reports[params])
@@ -442,6 +466,33 @@ def profile(args: argparse.Namespace) -> int:
         finally:
             worker.close()
     return 0
+
+
+def measure_at_scale(args: argparse.Namespace) -> int:
+    """``--load`` or ``--scale``: the header, then the mode's own module."""
+    out: Path = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.quick else REPO / "docs/_static/bench")
+    out.mkdir(parents=True, exist_ok=True)
+    extra = []
+    for name in ("locust", "gunicorn", "psycopg", "matplotlib"):
+        try:
+            extra.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    mode = "load" if args.load else "scale"
+    header = [
+        f"flask_registration benchmark ({mode}{', quick' if args.quick else ''})",
+        f"machine: {machine()}",
+        f"versions: {versions(['ours'])}, {', '.join(extra)}",
+        f"package: {package_description(REPO)}",
+        f"output: {out}",
+    ]
+    if args.load:
+        from load import run_load
+
+        return run_load(args, header, out)
+    from scale import run_scale
+
+    return run_scale(args, header, out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -472,12 +523,26 @@ def main(argv: list[str] | None = None) -> int:
         help="first wait, at most this long, for a 1-minute load average under 0.5",
     )
     parser.add_argument("--without-fst", action="store_true", help="leave Flask-Security-Too out")
+    parser.add_argument(
+        "--tmpfs", action="store_true", help="keep the SQLite files in /dev/shm: commits wait for no disk"
+    )
     parser.add_argument("--no-venv", action="store_true", help="run in the current Python, as it is")
+    parser.add_argument("--load", action="store_true", help="locust against gunicorn gthread workers on PostgreSQL")
+    parser.add_argument("--scale", action="store_true", help="the flows' cost with 10k, 100k and 1M users")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where --load and --scale write their JSON and PNG files (default: docs/_static/bench, "
+        "or a temporary folder with --quick)",
+    )
     args = parser.parse_args(argv)
-    if not (args.quick or args.no_venv):
+    # --load and --scale need the bench extra (locust, matplotlib...), even with --quick.
+    if not args.no_venv and (args.load or args.scale or not args.quick):
         ensure_venv_and_reexec(argv)
     if args.wait_quiet:
         wait_until_quiet(args.wait_quiet)
+    if args.load or args.scale:
+        return measure_at_scale(args)
     if args.http:
         from http_load import run_http
 

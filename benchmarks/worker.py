@@ -18,7 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +43,7 @@ class Target:
     confirm_path: Callable[[str], str]  # the emailed link's path -> the path to request
     confirm_status: int
     login_path: str
+    options: dict[str, Any] = field(default_factory=dict)  # more arguments of create_app
 
 
 def _ours_confirm(link: str) -> str:
@@ -85,6 +86,9 @@ TARGETS: dict[str, Target] = {
 
 #: ``run.py --against PATH``: the same demo, with the package (and demo) of another tree.
 TARGETS["patched"] = TARGETS["ours"]
+#: The floor with a row per login, as flask_registration keeps with a session model
+#: (``profile_overhead.py``).
+TARGETS["floor_rows"] = replace(TARGETS["floor"], options={"session_rows": True})
 
 
 class BenchmarkError(Exception):
@@ -104,7 +108,7 @@ class Worker:
         package = sys.modules.get("flask_registration")  # only the demo imports it
         self.package = os.path.dirname(package.__file__ or "") if package else None
         uri = f"sqlite:///{os.path.join(directory, f'{name}-{params}.sqlite')}"
-        self.app = module.create_app(uri, ARGON2[params], self.outbox)
+        self.app = module.create_app(uri, ARGON2[params], self.outbox, **self.target.options)
         self.client = self.app.test_client(use_cookies=False)
         with self.app.app_context():
             engine = self.app.extensions["sqlalchemy"].engine
@@ -182,14 +186,17 @@ class Worker:
         if op == "confirm":
             n = min(n, len(self.pending))
         times, counts = [], []
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(n):
             elapsed, count = run()
             times.append(elapsed)
             counts.append(count)
             if time.perf_counter() - start > budget:
                 break
-        return {"times": times, "sql": counts, "wall": time.perf_counter() - start}
+        # CPU time of the whole process (its threads too): waits for the disk or for
+        # another process's turn on a core are not in it.
+        cpu = time.process_time() - cpu
+        return {"times": times, "sql": counts, "wall": time.perf_counter() - start, "cpu": cpu}
 
     def profile(self, op: str, n: int) -> str:
         """A profile of ``n`` requests of ``op`` (pyinstrument if installed, else cProfile)."""
@@ -249,6 +256,10 @@ def serve(protocol: Any, name: str, params: str, directory: str) -> None:
                 reply = {"ok": True, **worker.batch(command["op"], command["n"], command["budget"])}
             elif command["cmd"] == "profile":
                 reply = {"ok": True, "text": worker.profile(command["op"], command["n"])}
+            elif command["cmd"] == "layers":  # profile_overhead.py: counts and time per layer
+                from profile_overhead import measure
+
+                reply = {"ok": True, **measure(worker, command["op"], command["n"])}
             elif command["cmd"] == "report":
                 sample = {op: [" ".join(s.split()) for s in statements] for op, statements in worker.sample.items()}
                 reply = {"ok": True, "peak_rss_mib": peak_rss_mib(), "sample_sql": sample}

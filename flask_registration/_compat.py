@@ -1,6 +1,7 @@
 """Where flask_registration reaches into other libraries' internals: only here, and each
 use is covered by a test that fails when the library changes (``tests/test_sessions.py``
-for Flask-Login and Flask-WTF, the rate-limit tests for the ``limits`` storages,
+for Flask-Login and Flask-WTF, the rate-limit tests and ``tests/test_request_cost.py``
+for the ``limits`` storages,
 ``tests/test_oauth_setup.py`` for flask-dance).
 
 Flask-Login's "remember me" cookie is ``"<user id>|<HMAC>"``: it holds no time, so a
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from datetime import timedelta
 from types import MethodType
 from typing import Any
@@ -130,6 +132,39 @@ def give_back_entry(storage: Any, key: str) -> bool:
         connection.lpop(storage.prefixed_key(key))
         return True
     return False
+
+
+#: The method of ``limits``' ``MemoryStorage`` that :func:`throttle_memory_expiry` wraps
+#: (name-mangled: ``MemoryStorage.__schedule_expiry``).
+MEMORY_EXPIRY_METHOD = "_MemoryStorage__schedule_expiry"
+
+
+def throttle_memory_expiry(storage: Any, interval: float) -> bool:
+    """Make a ``limits`` memory storage look for expired entries at most once every
+    ``interval`` seconds; return whether it could (another storage is left alone).
+
+    ``MemoryStorage`` asks for a clean-up at every counted attempt: unless the last one is
+    still pending, it starts a new thread that, 10 ms later, walks every bucket it holds
+    (one or two per client address). Under a steady flow of requests that is a thread
+    started every few requests, and a walk of every bucket each time, holding the GIL
+    while the requests wait. The clean-up only frees memory: whether an attempt is let
+    through is decided from its bucket's own entries and their times, so cleaning less
+    often changes no answer; an expired bucket is freed at most ``interval`` later.
+    """
+    schedule = getattr(storage, MEMORY_EXPIRY_METHOD, None) if isinstance(storage, MemoryStorage) else None
+    if not callable(schedule):
+        return False
+    next_at = 0.0
+
+    def throttled() -> None:
+        nonlocal next_at
+        now = time.monotonic()
+        if now >= next_at:
+            next_at = now + interval
+            schedule()
+
+    setattr(storage, MEMORY_EXPIRY_METHOD, throttled)
+    return True
 
 
 def exempt_from_csrf_protect(blueprint: Blueprint) -> None:

@@ -21,6 +21,7 @@ from .forms import (
     ResetPasswordForm,
 )
 from .redirects import safe_redirect
+from .state import get_state
 from .validation import normalize_email
 from .views import Page, bp, check_password_field, form_status, show_check_errors, show_errors
 
@@ -203,7 +204,9 @@ def reauthenticate() -> Page:
         else:
             reauth.mark(user)
             return _after_reauth(form.next.data)
-    context = {"email_form": email_form, "has_password": bool(user.password_hash)}
+    factors = get_state().factors  # with second factors, a passkey of the account will do too
+    has_passkey = factors is not None and bool(factors.passkeys_of(user))
+    context = {"email_form": email_form, "has_password": bool(user.password_hash), "has_passkey": has_passkey}
     return _form_page("registration/reauthenticate.html", form, **context)
 
 

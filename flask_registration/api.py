@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, redirect, request
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import inspect as sa_inspect
+from werkzeug.routing import PathConverter
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from . import flows, openapi, reauth
@@ -19,6 +20,7 @@ from .errors import (
     RegistrationError,
     ValidationError,
 )
+from .flows.profile import declared_fields
 from .jsonface import iso_time, json_blueprint, logged_in_user, no_content, read_body
 from .redirects import safe_redirect
 from .state import get_state
@@ -37,7 +39,8 @@ def user_json(user: Any) -> dict[str, Any]:
         "createdAt": iso_time(user.created_at),
     }
     columns: set[str] = set(sa_inspect(get_state().store.model).column_attrs.keys())
-    for name in current_app.config["REGISTRATION_SIGNUP_FIELDS"]:
+    # The signup fields that are columns, then any other profile field.
+    for name in dict.fromkeys([*current_app.config["REGISTRATION_SIGNUP_FIELDS"], *declared_fields()]):
         if name in columns:
             body[name] = getattr(user, name)
     return body
@@ -48,7 +51,12 @@ def signup() -> tuple[Response, int]:
     """``POST /api/users``: 201 with the user, or 202 when enumeration is prevented."""
     # No "signed up in this browser" mark here: it would give API clients a cookie, and
     # with it a CSRF check; a JSON confirm gives the password instead.
-    result = flows.signup(read_body())
+    return signup_answer(flows.signup(read_body()))
+
+
+def signup_answer(result: flows.SignupResult) -> tuple[Response, int]:
+    """The answer to a signup (a password's, or a passkey's): 202 and the same body for
+    a new and a taken address while enumeration is prevented, else 201 with the user."""
     if current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
         sends = current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]
         message = "Check your email to finish signing up." if sends else "Thank you for signing up."
@@ -117,8 +125,9 @@ def confirm_by_post() -> Response:
 
 @bp.post("/reauthenticate")
 def reauthenticate() -> Response:
-    """``POST /api/users/reauthenticate`` with ``{"password"}``: 204; marks this browser
-    session as recently re-authenticated (``REGISTRATION_REAUTH_WITHIN``)."""
+    """``POST /api/users/reauthenticate`` with ``{"password"}``, or with second factors
+    set up ``{"credential"}`` (a passkey's answer to ``POST .../reauthenticate/passkey/options``):
+    204; marks this browser session as recently re-authenticated (``REGISTRATION_REAUTH_WITHIN``)."""
     user = logged_in_user()
     if flows.current_access_token() is not None:
         raise RegistrationError(
@@ -126,8 +135,15 @@ def reauthenticate() -> Response:
             code="SESSION_REQUIRED",
             status=400,
         )
-    body = check_payload(read_body(), required=("password",))
-    flows.reauth.reauthenticate(user, body["password"])
+    body = read_body()
+    factors = get_state().factors
+    if factors is not None and factors.reauthenticate is not None and isinstance(body, dict) and "credential" in body:
+        check_payload({k: v for k, v in body.items() if k != "credential"}, required=())
+        if not isinstance(body["credential"], dict):
+            raise ValidationError.from_fields({"credential": [("type", "Send the passkey's answer as an object.")]})
+        factors.reauthenticate(user, body["credential"])
+    else:
+        flows.reauth.reauthenticate(user, check_payload(body, required=("password",))["password"])
     reauth.mark(user)
     return no_content()
 
@@ -144,9 +160,16 @@ def resend() -> Response:
 def login() -> Response:
     """``POST /api/users/login``: 200 with LoopBack's access token (``id``, ``ttl``,
     ``created``, ``userId``) when a token model is set up, and ``user``; a session
-    cookie too."""
-    result = flows.login(read_body(), issue_token=True)
-    reauth.mark(result.user)  # the password was just typed
+    cookie too. With second factors set up, an account that has one answers 401
+    ``SECOND_FACTOR_REQUIRED`` unless the body brings ``code`` (see :doc:`factors`)."""
+    return login_answer(flows.login(read_body(), issue_token=True))
+
+
+def login_answer(result: flows.LoginResult) -> Response:
+    """The answer to a login, however it came (a password and perhaps a second factor, a
+    passkey): the access token and ``user``. The browser session is marked as recently
+    re-authenticated: every factor was just given."""
+    reauth.mark(result.user)
     body = dict(result.access_token or {"userId": result.user.id})
     body["user"] = user_json(result.user)
     return jsonify(body)
@@ -240,8 +263,17 @@ def confirm_email_by_post() -> Response:
     return no_content()
 
 
+class AnyRest(PathConverter):
+    """Werkzeug's ``path``, newlines too: ``path`` stops at a ``%0A``, and a path with
+    one (``/api/users/1%0A``) would get Flask's HTML 404 instead of the API's JSON one.
+    ``init_app`` registers it as ``registration_rest``."""
+
+    regex = r"[\s\S]*?"
+    part_isolating = False  # across slashes, as ``path`` (Werkzeug guesses from "/" in the regex)
+
+
 @bp.route("", methods=["GET", "PUT", "PATCH", "DELETE"])
-@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/<registration_rest:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def not_found(rest: str = "") -> Response:
     """Anything else under the prefix: LoopBack's JSON 404, not an HTML page."""
     raise RegistrationError(

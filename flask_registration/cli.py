@@ -7,6 +7,8 @@ non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import re
 import sys
@@ -21,6 +23,7 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 
 from .errors import RegistrationError
+from .flows.deletion import purge_due
 from .flows.signup import create_user
 from .flows.verify import send_verification, verify_user
 from .models import as_utc, utcnow
@@ -29,7 +32,7 @@ from .validation import normalize_email
 
 registration_cli = AppGroup(
     "registration",
-    help="Manage user accounts: create, verify, resend links, purge stale signups.",
+    help="Manage user accounts: create, verify, resend links, purge stale signups and deleted accounts.",
 )
 
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -207,30 +210,108 @@ def list_unverified_command(older_than: timedelta | None) -> None:
     "--older-than", type=Duration(), required=True, help="Delete those created longer ago than this, e.g. 30d."
 )
 @click.option("--dry-run", is_flag=True, help="Only print what would be deleted.")
-def purge_unverified_command(older_than: timedelta, dry_run: bool) -> None:
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="Accounts per transaction."
+)
+@click.option("--quiet", is_flag=True, help="Print the progress and the count, not each account.")
+def purge_unverified_command(older_than: timedelta, dry_run: bool, batch_size: int, quiet: bool) -> None:
     """Delete the accounts still unverified that were created longer ago than
     --older-than, with their access tokens, sessions and linked identities. Verified
-    accounts are never deleted."""
+    accounts are never deleted.
+
+    The oldest go first, --batch-size of them per transaction, so that no lock is held
+    for long on a large table; each batch prints its progress."""
     cutoff = utcnow() - older_than
     before = f"created before {cutoff:%Y-%m-%d %H:%M} UTC"
     store = get_state().store
-    with _refusals_as_errors():  # a row of the app's that points at a user, without ON DELETE CASCADE
-        users = store.unverified(created_before=cutoff) if dry_run else store.delete_unverified(created_before=cutoff)
-    if not users:
-        click.echo(f"No unverified accounts {before}.")
+    if dry_run:
+        users = store.unverified(created_before=cutoff)
+        click.echo(f"Would delete {_plural(len(users))} {before}:" if users else f"No unverified accounts {before}.")
+        _show(users)
         return
-    click.echo(f"{'Would delete' if dry_run else 'Deleted'} {_plural(len(users))} {before}:")
-    _show(users)
+    total = 0
+    for number in itertools.count(1):
+        with _refusals_as_errors():  # a row of the app's that points at a user, without ON DELETE CASCADE
+            users = store.delete_unverified(created_before=cutoff, limit=batch_size)
+        total += len(users)
+        if not quiet:
+            _show(users)
+        if users:
+            click.echo(f"Batch {number}: {total} deleted so far.")
+        if len(users) < batch_size:
+            break
+    click.echo(f"Deleted {_plural(total)} {before}." if total else f"No unverified accounts {before}.")
+
+
+@registration_cli.command("purge-deleted")
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Accounts per batch."
+)
+def purge_deleted_command(batch_size: int) -> None:
+    """Delete for good the accounts whose owners asked to delete them and whose grace
+    period (REGISTRATION_DELETE_GRACE) is over, with their tokens, sessions and linked
+    identities; before_delete and after_delete hooks run for each. A hook's refusal keeps
+    that account (disabled) and is printed; the others go on."""
+    deleted = kept = 0
+    for number, batch in enumerate(purge_due(batch_size=batch_size), start=1):
+        for outcome in batch:
+            if outcome.error is not None:
+                kept += 1
+                click.echo(f"Kept {outcome.user_id}\t{outcome.email}: {_describe(outcome.error)}", err=True)
+            else:
+                deleted += 1
+        click.echo(f"Batch {number}: {deleted} deleted, {kept} kept so far.")
+    click.echo(f"Deleted {deleted} account{'' if deleted == 1 else 's'} whose grace period was over.")
+    if kept:
+        click.echo(f"Kept {kept} that a before_delete hook refused (listed above).")
 
 
 @registration_cli.command("purge-tokens")
-def purge_tokens_command() -> None:
+@click.option(
+    "--batch-size", type=click.IntRange(1, 10_000), default=1000, show_default=True, help="Tokens per transaction."
+)
+def purge_tokens_command(batch_size: int) -> None:
     """Delete the access tokens past their ttl (expired rows are otherwise deleted only
-    when someone presents them again)."""
-    if get_state().store.token_model is None:
+    when someone presents them again), going through the tokens --batch-size at a time,
+    one short transaction each, with the progress printed."""
+    store = get_state().store
+    if store.token_model is None:
         raise click.ClickException("This app has no access-token model (Registration(token_model=...)).")
-    count = get_state().store.delete_expired_tokens()
+    count, after = 0, None
+    for number in itertools.count(1):
+        deleted, after = store.delete_expired_tokens(after=after, limit=batch_size)
+        count += deleted
+        if after is None:
+            break
+        click.echo(f"Batch {number}: {count} deleted so far.")
     click.echo(f"Deleted {count} expired access token{'' if count == 1 else 's'}.")
+
+
+@registration_cli.command("reset-factors")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset_factors_command(email: str, yes: bool) -> None:
+    """Remove every second factor of EMAIL's account (passkeys, authenticator app,
+    recovery codes), for an owner who lost them all: check who is asking first (see the
+    second-factor docs). Asks for confirmation; the owner is emailed, and a log line
+    records it."""
+    factors = get_state().factors
+    if factors is None:
+        raise click.ClickException("This app has no factor model (Registration(factor_model=...)).")
+    from .factors.flows import reset_factors  # the ``mfa`` extra: imported only when used
+
+    user = _existing_user(email)
+    count = len(factors.store.of_user(user))
+    if not count:
+        click.echo(f"{user.email} has no second factor.")
+        return
+    if not yes:
+        click.confirm(f"Remove the {count} second factor(s) of {user.email}? They stop working at once", abort=True)
+    removed = reset_factors(user)
+    logging.getLogger("flask_registration").warning(
+        "An operator removed every second factor of user %s (%d).", user.id, removed
+    )
+    click.echo(f"Removed {removed} second factor{'' if removed == 1 else 's'} of {user.email}; they were emailed.")
 
 
 @registration_cli.command("requeue-failed-mail")

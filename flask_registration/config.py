@@ -14,9 +14,12 @@ from typing import Any
 from flask import Flask
 from limits import parse_many
 
+from .i18n import N_, parse_locale
+
 #: Each key with its default and the type(s) it must have.
 DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_URL_PREFIX": ("", (str,)),
+    "REGISTRATION_DEFAULT_LOCALE": ("en", (str,)),
     "REGISTRATION_API_PREFIX": ("/api/users", (str,)),
     "REGISTRATION_EMAIL_VERIFICATION_REQUIRED": (True, (bool,)),
     "REGISTRATION_PREVENT_ENUMERATION": (True, (bool,)),
@@ -28,25 +31,29 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_ARGON2_TIME_COST": (3, (int,)),
     "REGISTRATION_ARGON2_MEMORY_COST": (65536, (int,)),
     "REGISTRATION_ARGON2_PARALLELISM": (4, (int,)),
+    "REGISTRATION_MAX_CONCURRENT_HASHES": (None, (int, type(None))),
+    "REGISTRATION_HASH_WAIT": (timedelta(seconds=1), (timedelta,)),
     "REGISTRATION_EMAIL_CHECK_DELIVERABILITY": (False, (bool,)),
     "REGISTRATION_EMAIL_ALLOW_SMTPUTF8": (False, (bool,)),
     "REGISTRATION_SIGNUP_FIELDS": ((), (tuple, list)),
+    "REGISTRATION_PROFILE_FIELDS": (None, (tuple, list, type(None))),
+    "REGISTRATION_LOGIN_FIELDS": (("email",), (tuple, list)),
     "REGISTRATION_MAX_BODY_SIZE": (64 * 1024, (int,)),
     "REGISTRATION_MAIL_SENDER": (None, (str, tuple, type(None))),
     "REGISTRATION_MAIL_TIMEOUT": (10.0, (int, float)),
     "REGISTRATION_MAIL_MAX_RETRIES": (10, (int,)),
     "REGISTRATION_MAIL_RETRY_BACKOFF": (timedelta(seconds=30), (timedelta,)),
     "REGISTRATION_MAIL_FAILED_QUEUE": ("flask_registration.failed_mail", (str,)),
-    "REGISTRATION_VERIFY_SUBJECT": ("Confirm your email address", (str,)),
-    "REGISTRATION_EXISTING_ACCOUNT_SUBJECT": ("You already have an account", (str,)),
+    "REGISTRATION_VERIFY_SUBJECT": (N_("Confirm your email address"), (str,)),
+    "REGISTRATION_EXISTING_ACCOUNT_SUBJECT": (N_("You already have an account"), (str,)),
     "REGISTRATION_RESET_WITHIN": (timedelta(hours=1), (timedelta,)),
     "REGISTRATION_RESET_SALT": ("flask-registration.reset", (str,)),
-    "REGISTRATION_RESET_SUBJECT": ("Reset your password", (str,)),
-    "REGISTRATION_PASSWORD_CHANGED_SUBJECT": ("Your password was changed", (str,)),
+    "REGISTRATION_RESET_SUBJECT": (N_("Reset your password"), (str,)),
+    "REGISTRATION_PASSWORD_CHANGED_SUBJECT": (N_("Your password was changed"), (str,)),
     "REGISTRATION_CHANGE_EMAIL_WITHIN": (timedelta(days=2), (timedelta,)),
     "REGISTRATION_CHANGE_EMAIL_SALT": ("flask-registration.change-email", (str,)),
-    "REGISTRATION_CHANGE_EMAIL_SUBJECT": ("Confirm your new email address", (str,)),
-    "REGISTRATION_EMAIL_CHANGE_NOTICE_SUBJECT": ("Your account's email address is changing", (str,)),
+    "REGISTRATION_CHANGE_EMAIL_SUBJECT": (N_("Confirm your new email address"), (str,)),
+    "REGISTRATION_EMAIL_CHANGE_NOTICE_SUBJECT": (N_("Your account's email address is changing"), (str,)),
     "REGISTRATION_ACCESS_TOKEN_TTL": (timedelta(weeks=2), (timedelta,)),
     "REGISTRATION_ACCESS_TOKEN_MAX_TTL": (timedelta(days=365), (timedelta,)),
     "REGISTRATION_POST_LOGIN_REDIRECT": ("/", (str,)),
@@ -60,17 +67,34 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_TRUSTED_PROXIES": (0, (int,)),
     "REGISTRATION_REAUTH_WITHIN": (timedelta(minutes=5), (timedelta,)),
     "REGISTRATION_REAUTH_SALT": ("flask-registration.reauth", (str,)),
-    "REGISTRATION_REAUTH_SUBJECT": ("Confirm it is you", (str,)),
-    "REGISTRATION_LOGIN_METHOD_ADDED_SUBJECT": ("A new way to log in was added to your account", (str,)),
-    "REGISTRATION_LOGIN_METHODS_REMOVED_SUBJECT": ("Your account is now yours alone", (str,)),
+    "REGISTRATION_REAUTH_SUBJECT": (N_("Confirm it is you"), (str,)),
+    "REGISTRATION_LOGIN_METHOD_ADDED_SUBJECT": (N_("A new way to log in was added to your account"), (str,)),
+    "REGISTRATION_LOGIN_METHODS_REMOVED_SUBJECT": (N_("Your account is now yours alone"), (str,)),
+    "REGISTRATION_WEBAUTHN_RP_ID": (None, (str, type(None))),
+    "REGISTRATION_WEBAUTHN_RP_NAME": (None, (str, type(None))),
+    "REGISTRATION_WEBAUTHN_ORIGINS": ((), (tuple, list)),
+    "REGISTRATION_WEBAUTHN_CHALLENGE_WITHIN": (timedelta(minutes=5), (timedelta,)),
+    "REGISTRATION_TOTP_ISSUER": (None, (str, type(None))),
+    "REGISTRATION_RECOVERY_CODES_LOW": (3, (int,)),
+    "REGISTRATION_SECOND_FACTOR_WITHIN": (timedelta(minutes=5), (timedelta,)),
+    "REGISTRATION_TRUST_BROWSER_WITHIN": (None, (timedelta, type(None))),
+    "REGISTRATION_FACTOR_ADDED_SUBJECT": (N_("A second factor was added to your account"), (str,)),
+    "REGISTRATION_FACTOR_REMOVED_SUBJECT": (N_("A second factor was removed from your account"), (str,)),
+    "REGISTRATION_RECOVERY_CODE_USED_SUBJECT": (N_("A recovery code was used on your account"), (str,)),
     "REGISTRATION_OAUTH_CONFIRM_SALT": ("flask-registration.oauth-confirm", (str,)),
-    "REGISTRATION_OAUTH_CONFIRM_SUBJECT": ("Confirm your email address to log in", (str,)),
+    "REGISTRATION_OAUTH_CONFIRM_SUBJECT": (N_("Confirm your email address to log in"), (str,)),
     "REGISTRATION_LOOPBACK_CONFIRM_LINKS": (False, (bool,)),
+    "REGISTRATION_DELETE_GRACE": (None, (timedelta, type(None))),
+    "REGISTRATION_RESTORE_SALT": ("flask-registration.restore", (str,)),
+    "REGISTRATION_ACCOUNT_DELETED_SUBJECT": (N_("Your account was deleted"), (str,)),
+    "REGISTRATION_DELETION_SCHEDULED_SUBJECT": (N_("Your account will be deleted"), (str,)),
 }
 
 #: The built-in rate limits (Flask-Limiter's notation); ``REGISTRATION_RATE_LIMITS``
 #: overrides them by name. ``*_per_ip`` counts per client address, ``*_per_email`` per
-#: normalised address, ``change_email_per_target`` per new address asked for;
+#: normalised address, ``change_email_per_target`` per new address asked for,
+#: ``export_per_user`` per account (a data export);
+#: ``second_factor_per_email`` per account (a refused code or passkey: see docs/factors.rst);
 #: ``login_per_ip`` counts every login, the ``failed_login_*`` ones only the refused ones
 #: (a wrong password or address; each check holds a place while it runs).
 RATE_LIMIT_DEFAULTS: dict[str, str] = {
@@ -86,6 +110,9 @@ RATE_LIMIT_DEFAULTS: dict[str, str] = {
     "change_email_per_ip": "20 per hour",
     "change_email_per_email": "5 per hour",
     "change_email_per_target": "5 per hour",
+    "second_factor_per_ip": "30 per 10 minutes",
+    "second_factor_per_email": "5 per 5 minutes",
+    "export_per_user": "5 per hour",
 }
 
 #: Well-known placeholder secret keys (compared lower-cased, letters and digits only).
@@ -193,18 +220,36 @@ def check(config: Any) -> None:
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
             names = " or ".join(t.__name__ for t in types)
             raise RuntimeError(f"{key} must be {names}, not {type(value).__name__}.")
+    if parse_locale(config["REGISTRATION_DEFAULT_LOCALE"]) is None:
+        raise RuntimeError(
+            f"REGISTRATION_DEFAULT_LOCALE must name a language ('en', 'de', 'pt-BR'), "
+            f"not {config['REGISTRATION_DEFAULT_LOCALE']!r}."
+        )
     lo, hi = config["REGISTRATION_PASSWORD_MIN_LENGTH"], config["REGISTRATION_PASSWORD_MAX_LENGTH"]
     if not 1 <= lo <= hi:
         raise RuntimeError("REGISTRATION_PASSWORD_MIN_LENGTH must be at least 1 and at most the maximum.")
     for field in config["REGISTRATION_SIGNUP_FIELDS"]:
         if not isinstance(field, str) or field in PROTECTED_FIELDS:
             raise RuntimeError(f"REGISTRATION_SIGNUP_FIELDS cannot name {field!r}.")
+    for field in config["REGISTRATION_PROFILE_FIELDS"] or ():
+        if not isinstance(field, str) or field in PROTECTED_FIELDS:
+            raise RuntimeError(f"REGISTRATION_PROFILE_FIELDS cannot name {field!r}.")
+    login_fields = list(config["REGISTRATION_LOGIN_FIELDS"])
+    if "email" not in login_fields or any(f not in ("email", "username") for f in login_fields):
+        raise RuntimeError(
+            f"REGISTRATION_LOGIN_FIELDS must be ['email'] or ['email', 'username'], not {login_fields!r}."
+        )
     for key in ("REGISTRATION_URL_PREFIX", "REGISTRATION_API_PREFIX"):
         value = config[key]
         if value and (not value.startswith("/") or value.endswith("/")):
             raise RuntimeError(f"{key} must start with '/' and not end with one (got {value!r}).")
     if not config["REGISTRATION_API_PREFIX"]:
         raise RuntimeError("REGISTRATION_API_PREFIX cannot be empty (the JSON API needs a path of its own).")
+    slots = config["REGISTRATION_MAX_CONCURRENT_HASHES"]
+    if slots is not None and slots < 1:
+        raise RuntimeError("REGISTRATION_MAX_CONCURRENT_HASHES must be at least 1, or None (derived from the CPUs).")
+    if config["REGISTRATION_HASH_WAIT"] < timedelta(0):
+        raise RuntimeError("REGISTRATION_HASH_WAIT cannot be negative (timedelta(0): refuse at once when busy).")
     if config["REGISTRATION_MAIL_TIMEOUT"] <= 0:
         raise RuntimeError("REGISTRATION_MAIL_TIMEOUT must be a positive number of seconds.")
     if config["REGISTRATION_MAIL_MAX_RETRIES"] < 0:
@@ -223,9 +268,13 @@ def check(config: Any) -> None:
     ):
         if config[f"REGISTRATION_{key}"] <= timedelta(0):
             raise RuntimeError(f"REGISTRATION_{key} must be a positive timedelta.")
+    grace = config["REGISTRATION_DELETE_GRACE"]
+    if grace is not None and grace <= timedelta(0):
+        raise RuntimeError("REGISTRATION_DELETE_GRACE must be a positive timedelta, or None to delete at once.")
     if config["REGISTRATION_ACCESS_TOKEN_TTL"] > config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"]:
         raise RuntimeError("REGISTRATION_ACCESS_TOKEN_TTL must not be over REGISTRATION_ACCESS_TOKEN_MAX_TTL.")
-    salts = [config[f"REGISTRATION_{k}_SALT"] for k in ("VERIFY", "RESET", "CHANGE_EMAIL", "REAUTH", "OAUTH_CONFIRM")]
+    purposes = ("VERIFY", "RESET", "CHANGE_EMAIL", "REAUTH", "OAUTH_CONFIRM", "RESTORE")
+    salts = [config[f"REGISTRATION_{k}_SALT"] for k in purposes]
     if len(set(salts)) != len(salts):
         raise RuntimeError("The REGISTRATION_*_SALT keys must differ: a token of one purpose never passes for another.")
     if config["REGISTRATION_TRUSTED_PROXIES"] < 0:

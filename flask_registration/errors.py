@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .i18n import N_, gettext, ngettext
+
 
 class RegistrationError(Exception):
     """Base class of every error the library raises on purpose.
@@ -23,7 +25,7 @@ class RegistrationError(Exception):
     status: int = 400
     code: str = "BAD_REQUEST"
     name: str = "Error"
-    default_message: str = "The request could not be processed."
+    default_message: str = N_("The request could not be processed.")
 
     def __init__(
         self,
@@ -34,7 +36,9 @@ class RegistrationError(Exception):
         field: str | None = None,
         field_code: str | None = None,
     ) -> None:
-        self.message = message or self.default_message
+        # Translated now, in the request's language; a message given is used as it is
+        # (a lazy one is made a string: the faces render plain strings).
+        self.message = str(message) if message else gettext(self.default_message)
         super().__init__(self.message)
         if code is not None:
             self.code = code
@@ -86,14 +90,14 @@ class ValidationError(RegistrationError):
     status = 422
     code = "VALIDATION_ERROR"
     name = "ValidationError"
-    default_message = "The submitted data is not valid."
+    default_message = N_("The submitted data is not valid.")
 
     def add(self, field: str, field_code: str, message: str) -> None:
         """Attach one more field error; the top-level message is then LoopBack's summary
         of every field error: "The `user` instance is not valid. Details: `field` message"."""
         super().add(field, field_code, message)
-        parts = "; ".join(f"`{f}` {m.rstrip('.')}" for f, errs in self.fields.items() for _, m in errs)
-        self.message = f"The `user` instance is not valid. Details: {parts}."
+        parts = "; ".join(f"`{f}` {m.rstrip('.。')}" for f, errs in self.fields.items() for _, m in errs)
+        self.message = gettext("The `user` instance is not valid. Details: %(details)s.", details=parts)
         self.args = (self.message,)
 
     @classmethod
@@ -110,7 +114,7 @@ class MalformedRequest(RegistrationError):
     """The request body could not be read as a JSON object (400)."""
 
     code = "MALFORMED_REQUEST"
-    default_message = "The request body must be a JSON object."
+    default_message = N_("The request body must be a JSON object.")
 
 
 class PayloadTooLarge(RegistrationError):
@@ -118,14 +122,14 @@ class PayloadTooLarge(RegistrationError):
 
     status = 413
     code = "PAYLOAD_TOO_LARGE"
-    default_message = "The request body is too large."
+    default_message = N_("The request body is too large.")
 
 
 class InvalidToken(RegistrationError):
     """A link's token is malformed, tampered with, or for someone else (400)."""
 
     code = "INVALID_TOKEN"
-    default_message = "This link is not valid."
+    default_message = N_("This link is not valid.")
 
 
 class TokenExpired(InvalidToken):
@@ -136,7 +140,7 @@ class TokenExpired(InvalidToken):
     """
 
     code = "TOKEN_EXPIRED"
-    default_message = "This link has expired."
+    default_message = N_("This link has expired.")
 
     def __init__(self, message: str | None = None, *, user_id: Any = None, bound_digest: Any = None) -> None:
         super().__init__(message)
@@ -149,7 +153,7 @@ class UserNotFound(RegistrationError):
 
     status = 404
     code = "USER_NOT_FOUND"
-    default_message = "This account no longer exists."
+    default_message = N_("This account no longer exists.")
 
 
 class LoginFailed(RegistrationError):
@@ -158,7 +162,7 @@ class LoginFailed(RegistrationError):
 
     status = 401
     code = "LOGIN_FAILED"
-    default_message = (
+    default_message = N_(
         "Login failed: the email address or the password is wrong, or the address is not confirmed "
         "yet (if so, we have just emailed you a new link)."
     )
@@ -169,7 +173,7 @@ class EmailNotVerified(LoginFailed):
     answer carries LoopBack's ``details.userId`` (only with enumeration prevention off)."""
 
     code = "LOGIN_FAILED_EMAIL_NOT_VERIFIED"
-    default_message = "Login failed: the email address has not been confirmed yet."
+    default_message = N_("Login failed: the email address has not been confirmed yet.")
 
     def __init__(self, message: str | None = None, *, user_id: Any = None) -> None:
         super().__init__(message)
@@ -187,7 +191,7 @@ class InvalidPassword(RegistrationError):
 
     status = 400
     code = "INVALID_PASSWORD"
-    default_message = "The current password is not right."
+    default_message = N_("The current password is not right.")
 
 
 class AuthorizationRequired(RegistrationError):
@@ -195,7 +199,7 @@ class AuthorizationRequired(RegistrationError):
 
     status = 401
     code = "AUTHORIZATION_REQUIRED"
-    default_message = "Authorization required: log in first."
+    default_message = N_("Authorization required: log in first.")
 
 
 class ReauthenticationRequired(RegistrationError):
@@ -206,7 +210,7 @@ class ReauthenticationRequired(RegistrationError):
 
     status = 401
     code = "REAUTHENTICATION_REQUIRED"
-    default_message = "Please confirm it is you: enter your password again, or ask for a link by email."
+    default_message = N_("Please confirm it is you: enter your password again, or ask for a link by email.")
 
 
 class ProofRequired(RegistrationError):
@@ -220,7 +224,7 @@ class ProofRequired(RegistrationError):
 
     status = 403
     code = "CONFIRM_PASSWORD_REQUIRED"
-    default_message = (
+    default_message = N_(
         "Enter the password of this account to confirm the address, or set a new password "
         "(which removes any earlier one)."
     )
@@ -232,7 +236,7 @@ class UntrustedHost(RegistrationError):
     listens on nor listed in ``TRUSTED_HOSTS`` (see :mod:`flask_registration.links`)."""
 
     code = "UNTRUSTED_HOST"
-    default_message = (
+    default_message = N_(
         "This request was made to a host or port this site does not send links for, so no email "
         "was sent. Please open the site at its usual address and try again."
     )
@@ -243,7 +247,7 @@ class CSRFError(RegistrationError):
 
     status = 403
     code = "CSRF_FAILED"
-    default_message = "The CSRF token is missing or invalid."
+    default_message = N_("The CSRF token is missing or invalid.")
 
 
 class OAuthError(RegistrationError):
@@ -253,7 +257,7 @@ class OAuthError(RegistrationError):
 
     status = 400
     code = "OAUTH_FAILED"
-    default_message = "Logging in with the provider did not work."
+    default_message = N_("Logging in with the provider did not work.")
 
 
 class RateLimited(RegistrationError):
@@ -264,18 +268,77 @@ class RateLimited(RegistrationError):
 
     status = 429
     code = "TOO_MANY_REQUESTS"
-    default_message = "Too many attempts. Please wait before trying again."
+    default_message = N_("Too many attempts. Please wait before trying again.")
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, int(retry_after))
-        super().__init__(f"Too many attempts. Try again in {_wait(self.retry_after)}.")
+        unit, num = _wait(self.retry_after)
+        if unit == "second":
+            message = ngettext(
+                "Too many attempts. Try again in %(num)d second.",
+                "Too many attempts. Try again in %(num)d seconds.",
+                num,
+            )
+        elif unit == "minute":
+            message = ngettext(
+                "Too many attempts. Try again in %(num)d minute.",
+                "Too many attempts. Try again in %(num)d minutes.",
+                num,
+            )
+        else:
+            message = ngettext(
+                "Too many attempts. Try again in %(num)d hour.", "Too many attempts. Try again in %(num)d hours.", num
+            )
+        super().__init__(message)
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
 
 
-def _wait(seconds: int) -> str:
+class ServerBusy(RegistrationError):
+    """Every password-hashing slot of this process stayed taken for
+    ``REGISTRATION_HASH_WAIT`` (503, ``Retry-After``): too many signups, logins or
+    password changes at once (see :data:`REGISTRATION_MAX_CONCURRENT_HASHES`). Nothing
+    was written; the same request can simply be sent again.
+
+    :param retry_after: whole seconds after which a slot is likely free.
+    """
+
+    status = 503
+    code = "SERVER_BUSY"
+    default_message = N_("The server is busy. Please try again in a moment.")
+
+    def __init__(self, retry_after: int = 1) -> None:
+        self.retry_after = max(1, int(retry_after))
+        unit, num = _wait(self.retry_after)
+        if unit == "second":
+            message = ngettext(
+                "The server is busy right now. Please try again in %(num)d second.",
+                "The server is busy right now. Please try again in %(num)d seconds.",
+                num,
+            )
+        elif unit == "minute":
+            message = ngettext(
+                "The server is busy right now. Please try again in %(num)d minute.",
+                "The server is busy right now. Please try again in %(num)d minutes.",
+                num,
+            )
+        else:
+            message = ngettext(
+                "The server is busy right now. Please try again in %(num)d hour.",
+                "The server is busy right now. Please try again in %(num)d hours.",
+                num,
+            )
+        super().__init__(message)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def _wait(seconds: int) -> tuple[str, int]:
+    """A wait as a unit and a whole number of it, rounded up: seconds under two minutes,
+    minutes under two hours, then hours."""
     if seconds < 120:
-        return f"{seconds} seconds"
+        return "second", seconds
     minutes = -(-seconds // 60)
-    return f"{minutes} minutes" if minutes < 120 else f"{-(-minutes // 60)} hours"
+    return ("minute", minutes) if minutes < 120 else ("hour", -(-minutes // 60))

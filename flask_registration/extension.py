@@ -11,11 +11,12 @@ from flask_mail import Mail
 from sqlalchemy import event
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import api, cli, logs, views
+from . import api, cli, i18n, lifecycle_api, lifecycle_views, logs, profile_api, profile_views, views
 from ._compat import has_user_loader, install_remember_cookie
 from .config import apply_defaults
 from .flows import access
 from .flows import send_verification as _send_verification
+from .flows.profile import check_profile_setup
 from .forms import LoginForm, SignupForm
 from .headers import add_frame_headers
 from .hooks import HookRegistry
@@ -24,6 +25,7 @@ from .mail import MailSender, flask_mail_sender
 from .passwords import Passwords
 from .state import RegistrationState, get_state
 from .store import UserStore
+from .usernames import USERNAME, check_username_column
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +84,9 @@ class Registration:
     :param oauth_model: the app's OAuth model, a subclass of
         :class:`~flask_registration.OAuthMixin`, for logging in through providers
         (``REGISTRATION_OAUTH_PROVIDERS``, see :doc:`oauth`); needs the ``oauth`` extra.
+    :param factor_model: the app's factor model, a subclass of
+        :class:`~flask_registration.factors.FactorMixin`, for passkeys, the
+        authenticator app and recovery codes (see :doc:`factors`); needs the ``mfa`` extra.
     :param session_model: the app's login-session model, a subclass of
         :class:`~flask_registration.SessionMixin`: a row per login, so that logout ends
         that session on the server; without it, logout ends every session of the user
@@ -104,6 +109,7 @@ class Registration:
         token_model: type | None = None,
         oauth_model: type | None = None,
         session_model: type | None = None,
+        factor_model: type | None = None,
         signup_form: type[SignupForm] = SignupForm,
         login_form: type[LoginForm] = LoginForm,
         mail_sender: MailSender | None = None,
@@ -113,6 +119,7 @@ class Registration:
         self.token_model = token_model
         self.oauth_model = oauth_model
         self.session_model = session_model
+        self.factor_model = factor_model
         self.signup_form = signup_form
         self.login_form = login_form
         self.mail_sender = mail_sender
@@ -129,6 +136,7 @@ class Registration:
         token_model: type | None = None,
         oauth_model: type | None = None,
         session_model: type | None = None,
+        factor_model: type | None = None,
         mail_sender: MailSender | None = None,
     ) -> None:
         """Set registration up on ``app``: config defaults, blueprints, Flask-Login,
@@ -146,10 +154,14 @@ class Registration:
         token_model = token_model if token_model is not None else self.token_model
         oauth_model = oauth_model if oauth_model is not None else self.oauth_model
         session_model = session_model if session_model is not None else self.session_model
+        factor_model = factor_model if factor_model is not None else self.factor_model
         if db is None or user_model is None:
             raise RuntimeError("Registration needs db= and user_model= (in the constructor or init_app).")
         apply_defaults(app)
         config = app.config
+        check_profile_setup(user_model, config)
+        if USERNAME in config["REGISTRATION_LOGIN_FIELDS"]:
+            check_username_column(user_model)
         _enforce_sqlite_foreign_keys(app, db)
 
         if "mail" not in app.extensions:
@@ -163,6 +175,8 @@ class Registration:
                 time_cost=config["REGISTRATION_ARGON2_TIME_COST"],
                 memory_cost=config["REGISTRATION_ARGON2_MEMORY_COST"],
                 parallelism=config["REGISTRATION_ARGON2_PARALLELISM"],
+                max_concurrent=config["REGISTRATION_MAX_CONCURRENT_HASHES"],
+                wait=config["REGISTRATION_HASH_WAIT"],
             ),
             mail_sender=mail_sender or self.mail_sender or flask_mail_sender,
             rate_limits=RateLimits(app),
@@ -170,13 +184,25 @@ class Registration:
         apps_own = set(app.blueprints)
         app.register_blueprint(views.create_blueprint(), url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
         # The API checks CSRF itself, and CSRFProtect leaves it alone (jsonface.json_blueprint).
+        app.url_map.converters["registration_rest"] = api.AnyRest  # the API's catch-all
         app.register_blueprint(api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
+        # Deleting, restoring and exporting an account: pages and JSON routes of their own.
+        app.register_blueprint(lifecycle_views.bp, url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
+        app.register_blueprint(lifecycle_api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
+        # The profile: its page, and LoopBack's GET/PATCH/PUT of a user.
+        app.register_blueprint(profile_views.bp, url_prefix=config["REGISTRATION_URL_PREFIX"] or None)
+        app.register_blueprint(profile_api.bp, url_prefix=config["REGISTRATION_API_PREFIX"])
         logs.install()  # no link token in werkzeug's request log
+        i18n.init_app(app, user_model)  # the templates' _r(), <html lang>; the locale column
         app.cli.add_command(cli.registration_cli)
         if oauth_model is not None or config["REGISTRATION_OAUTH_PROVIDERS"]:
             from . import oauth  # flask-dance, the ``oauth`` extra: imported only when used
 
             oauth.init_app(app, db=db, model=oauth_model, user_model=user_model)
+        if factor_model is not None:
+            from . import factors  # webauthn, pyotp, segno: the ``mfa`` extra, imported only when used
+
+            factors.init_app(app, db=db, model=factor_model, user_model=user_model)
         # Every blueprint registered above, whatever its name (flask-dance's are named
         # after their providers), is the library's.
         app.extensions["registration"].blueprints = frozenset(set(app.blueprints) - apps_own)
@@ -194,7 +220,8 @@ class Registration:
             manager.init_app(app)
             manager.login_view = "registration.login"
             # Shown above the login form: a neutral note, not a success.
-            manager.login_message = "Please log in to see that page."
+            manager.login_message = i18n.N_("Please log in to see that page.")
+            manager.localize_callback = i18n.gettext
             manager.login_message_category = "info"
         if not has_user_loader(manager):
             manager.user_loader(lambda session_id: get_state().store.get_by_session_id(session_id))
@@ -257,6 +284,53 @@ class Registration:
     def after_change_email(self, fn: F) -> F:
         """Run ``fn(user, old_email)`` after the new address was confirmed and applied."""
         return self.hooks.register("after_change_email", fn)
+
+    def before_update(self, fn: F) -> F:
+        """Run ``fn(user, changes)`` before the owner's profile fields are written
+        (``changes``: each field to write, with its checked new value); change
+        ``changes`` in place, or raise :class:`~flask_registration.ValidationError` to
+        refuse (nothing is written)."""
+        return self.hooks.register("before_update", fn)
+
+    def after_update(self, fn: F) -> F:
+        """Run ``fn(user, changes)`` after the profile fields were written and committed."""
+        return self.hooks.register("after_update", fn)
+
+    def before_delete(self, fn: F) -> F:
+        """Run ``fn(user)`` when an account is about to be deleted, inside the deletion's
+        transaction: delete or anonymise the app's rows of the user through
+        ``db.session`` (do not commit), or raise
+        :class:`~flask_registration.ValidationError` to refuse (nothing is deleted). With
+        ``REGISTRATION_DELETE_GRACE``, it runs when ``purge-deleted`` deletes the account."""
+        return self.hooks.register("before_delete", fn)
+
+    def after_delete(self, fn: F) -> F:
+        """Run ``fn(snapshot)`` after an account was deleted and committed; ``snapshot`` is
+        a :class:`~flask_registration.flows.deletion.DeletedUser` (the row is gone)."""
+        return self.hooks.register("after_delete", fn)
+
+    def export_data(self, fn: F) -> F:
+        """Run ``fn(user, data)`` when a user downloads their data: add the app's own rows
+        of the user to the ``data`` dict, under keys of your own (JSON-ready values)."""
+        return self.hooks.register("export_data", fn)
+
+    def before_add_factor(self, fn: F) -> F:
+        """Run ``fn(user, kind)`` before a second factor is saved (``kind``:
+        ``"passkey"`` or ``"totp"``; the passkey's answer or the app's first code was
+        checked); raise a :class:`~flask_registration.RegistrationError` to refuse."""
+        return self.hooks.register("before_add_factor", fn)
+
+    def after_add_factor(self, fn: F) -> F:
+        """Run ``fn(user, factor)`` after a second factor was added (the row)."""
+        return self.hooks.register("after_add_factor", fn)
+
+    def before_remove_factor(self, fn: F) -> F:
+        """Run ``fn(user, factor)`` before a second factor is removed; raise to refuse."""
+        return self.hooks.register("before_remove_factor", fn)
+
+    def after_remove_factor(self, fn: F) -> F:
+        """Run ``fn(user, kind)`` after a second factor was removed."""
+        return self.hooks.register("after_remove_factor", fn)
 
     @staticmethod
     def set_mail_sender(app: Flask, sender: MailSender) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, InputRequired
+from wtforms.widgets import TextInput
 
 #: What an empty required field says (full sentences, as the flows' messages are).
 ENTER_EMAIL = "Enter your email address."
@@ -59,6 +60,29 @@ class LoginForm(FlaskForm):
     remember = BooleanField("Keep me logged in on this device")
     next = HiddenField()
     submit = SubmitField("Log in")
+
+
+#: The login field's name and message when it also takes a username.
+EMAIL_OR_USERNAME = "Email or username"
+ENTER_EMAIL_OR_USERNAME = "Enter your email address or username."
+
+
+def take_username(form: Any) -> None:
+    """Make a login form's ``email`` field the one "Email or username" field: a text
+    input (a username is not an address, so not ``type="email"``), its label, its
+    message when empty, and ``autocomplete="username"`` (what password managers fill)."""
+    field = form.email
+    field.label.text = EMAIL_OR_USERNAME
+    field.widget = TextInput()
+    field.render_kw = {**(field.render_kw or {}), "autocomplete": "username"}
+    field.validators = [DataRequired(ENTER_EMAIL_OR_USERNAME)]
+
+
+def offer_passkeys(form: Any) -> None:
+    """Let the browser offer this site's passkeys in a login form's address field
+    (WebAuthn's conditional UI, see :doc:`factors`): ``autocomplete="username webauthn"``."""
+    field = form.email
+    field.render_kw = {**(field.render_kw or {}), "autocomplete": "username webauthn"}
 
 
 class ResendForm(FlaskForm):

@@ -26,6 +26,15 @@ HOOK_NAMES = (
     "after_change_password",
     "before_change_email",
     "after_change_email",
+    "before_update",
+    "after_update",
+    "export_data",
+    "before_delete",
+    "after_delete",
+    "before_add_factor",
+    "after_add_factor",
+    "before_remove_factor",
+    "after_remove_factor",
 )
 
 

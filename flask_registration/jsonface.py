@@ -26,6 +26,7 @@ from wtforms.validators import ValidationError as WTFValidationError
 from . import flows
 from ._compat import exempt_from_csrf_protect, set_current_user
 from .errors import AuthorizationRequired, CSRFError, MalformedRequest, PayloadTooLarge, RegistrationError
+from .i18n import gettext
 
 _STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -112,11 +113,11 @@ def read_body() -> Any:
     if not raw:
         return {}
     if not request.is_json:
-        raise MalformedRequest("Send the body as application/json.", code="UNSUPPORTED_MEDIA_TYPE", status=415)
+        raise MalformedRequest(gettext("Send the body as application/json."), code="UNSUPPORTED_MEDIA_TYPE", status=415)
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        raise MalformedRequest("The request body is not valid JSON.", code="MALFORMED_JSON") from None
+        raise MalformedRequest(gettext("The request body is not valid JSON."), code="MALFORMED_JSON") from None
 
 
 def iso_time(value: datetime | None) -> str | None:

@@ -4,9 +4,9 @@ and change of address.
 The flows call :func:`hit` (and, before a password is checked, :func:`reserve`), so the
 HTML pages and the JSON API count in the same buckets and can never disagree. Each
 action has a bucket per client address and one per normalised email address
-(``A@x.com`` and ``a@x.com`` share one), and a change of address one per new address
-(:func:`hit_target`); the limits are :data:`RATE_LIMIT_DEFAULTS` overridden by
-``REGISTRATION_RATE_LIMITS``.
+(``A@x.com`` and ``a@x.com`` share one), a change of address one per new address
+(:func:`hit_target`), and a data export one per account (:func:`hit_user`); the limits
+are :data:`RATE_LIMIT_DEFAULTS` overridden by ``REGISTRATION_RATE_LIMITS``.
 
 An attempt takes its place in every bucket before the work it stands for, each bucket
 taken atomically by the storage (a lock in memory, a Lua script in Redis), so a limit
@@ -33,13 +33,16 @@ from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from werkzeug.http import parse_list_header
 
-from ._compat import give_back_entry
+from ._compat import give_back_entry, throttle_memory_expiry
 from .config import RATE_LIMIT_DEFAULTS
 from .errors import RateLimited
 
-__all__ = ["RATE_LIMIT_DEFAULTS", "Attempt", "RateLimits", "client_ip", "hit", "hit_target", "reserve"]
+__all__ = ["RATE_LIMIT_DEFAULTS", "Attempt", "RateLimits", "client_ip", "hit", "hit_target", "hit_user", "reserve"]
 
 _KEY_PREFIX = "flask-registration"
+#: How often, at most, the memory storage looks for expired entries (seconds): it only
+#: frees memory, so this changes no answer (see ``_compat.throttle_memory_expiry``).
+MEMORY_EXPIRY_INTERVAL = 1.0
 
 
 class RateLimits:
@@ -58,6 +61,8 @@ class RateLimits:
         # a second time through this instance).
         self.limiter.request_filter(lambda: True)
         self.limiter.init_app(app)
+        if self.active:  # in memory: no thread started, no walk of every bucket, per request
+            throttle_memory_expiry(self.limiter.storage, MEMORY_EXPIRY_INTERVAL)
 
     @property
     def active(self) -> bool:
@@ -221,3 +226,12 @@ def hit_target(action: str, address: str) -> None:
     :raises RateLimited: the bucket is full.
     """
     _take(action, lambda: {"per_target": email_key(address)})
+
+
+def hit_user(action: str, user_id: object) -> None:
+    """Count one ``action`` of the logged-in user ``user_id`` (the bucket
+    ``<action>_per_user``, e.g. ``export_per_user``), whichever client or token asks.
+
+    :raises RateLimited: the bucket is full.
+    """
+    _take(action, lambda: {"per_user": str(user_id)})

@@ -20,7 +20,13 @@ from typing import Any
 from flask import current_app, render_template
 from flask_mail import BadHeaderError, Connection, Message, email_dispatched
 
+from .config import DEFAULTS
+from .i18n import force_locale, gettext, locale_for, locale_tag
+
 log = logging.getLogger("flask_registration")
+
+#: The library's default subjects (English): translated when sent, unlike an app's own.
+DEFAULT_SUBJECTS = frozenset(default for key, (default, _types) in DEFAULTS.items() if key.endswith("_SUBJECT"))
 
 MailSender = Callable[[Message], Any]
 
@@ -33,17 +39,28 @@ def build_message(
     sender: str | tuple[str, str] | None = None,
     **context: Any,
 ) -> Message:
-    """Render ``registration/email/<template>.txt`` and ``.html`` into a message."""
+    """Render ``registration/email/<template>.txt`` and ``.html`` into a message, in the
+    language of its recipient, ``context["user"]`` (see :func:`~flask_registration.i18n.locale_for`),
+    with a ``Content-Language`` header naming it.
+
+    A subject that is the library's default (``REGISTRATION_*_SUBJECT`` left as it is)
+    is translated; one the app set is sent as given.
+    """
     config = current_app.config
     sender = sender or config["REGISTRATION_MAIL_SENDER"] or config.get("MAIL_DEFAULT_SENDER") or "no-reply@localhost"
-    context.setdefault("subject", subject)
-    return Message(
-        subject=subject,
-        recipients=[recipient],
-        sender=sender,
-        body=render_template(f"registration/email/{template}.txt", **context),
-        html=render_template(f"registration/email/{template}.html", **context),
-    )
+    locale = locale_for(context.get("user"))
+    with force_locale(locale):
+        if subject in DEFAULT_SUBJECTS:
+            subject = gettext(subject)
+        context.setdefault("subject", subject)
+        return Message(
+            subject=subject,
+            recipients=[recipient],
+            sender=sender,
+            body=render_template(f"registration/email/{template}.txt", **context),
+            html=render_template(f"registration/email/{template}.html", **context),
+            extra_headers={"Content-Language": locale_tag(locale)},
+        )
 
 
 class _TimedConnection(Connection):

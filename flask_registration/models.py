@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask_login
-from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeEngine
 
@@ -45,6 +45,12 @@ def new_stamp() -> str:
     return secrets.token_hex(16)
 
 
+def unverified_index(model: Any) -> Index:
+    """The user table's index for the unverified accounts, oldest first (see
+    :class:`UserMixin`), for a model that sets its own ``__table_args__``."""
+    return Index(f"ix_{model.__tablename__}_unverified_created", "email_verified_at", "created_at")
+
+
 class UserMixin(flask_login.UserMixin):
     """Columns flask_registration needs on the app's user model.
 
@@ -57,19 +63,24 @@ class UserMixin(flask_login.UserMixin):
     database, not only a query, makes one account per address. ``pending_email`` holds a
     requested new address until its link is followed. ``auth_stamp`` is a random value
     that changes when the password does: it is part of the Flask-Login session id, so
-    changing it logs out every session. It is a Flask-Login user (``is_authenticated``,
-    ``get_id``...).
+    changing it logs out every session. ``deleted_at`` is set while the owner's request
+    to delete the account waits out ``REGISTRATION_DELETE_GRACE``: the account is
+    disabled meanwhile (see :doc:`lifecycle`). It is a Flask-Login user
+    (``is_authenticated``, ``get_id``...).
 
     The table is made with SQLite's ``AUTOINCREMENT``, so that an id is never given out
     twice: without it SQLite hands the highest deleted id to the next row, and anything
-    left pointing at the deleted user would pass to the new one. A model that sets its
-    own ``__table_args__`` replaces this one and should include
-    ``{"sqlite_autoincrement": True}`` (other databases never reuse ids).
+    left pointing at the deleted user would pass to the new one. The index
+    ``ix_<table>_unverified_created`` on ``(email_verified_at, created_at)`` serves
+    ``list-unverified`` and ``purge-unverified`` (the unverified accounts, oldest first).
+    A model that sets its own ``__table_args__`` replaces both and should include them:
+    ``(unverified_index(cls), {"sqlite_autoincrement": True})`` (other databases never
+    reuse ids).
     """
 
     @declared_attr.directive
-    def __table_args__(cls) -> dict[str, Any]:  # noqa: N805 (SQLAlchemy passes the class)
-        return {"sqlite_autoincrement": True}
+    def __table_args__(cls) -> tuple[Any, ...]:  # noqa: N805 (SQLAlchemy passes the class)
+        return (unverified_index(cls), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
@@ -78,6 +89,8 @@ class UserMixin(flask_login.UserMixin):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     pending_email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     auth_stamp: Mapped[str] = mapped_column(String(64), default=new_stamp, nullable=False)
+    # Set while a deletion waits out REGISTRATION_DELETE_GRACE: the account is disabled.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
     @property
     def email_verified(self) -> bool:
@@ -91,6 +104,23 @@ class UserMixin(flask_login.UserMixin):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id} {self.email!r}>"
+
+
+class LocaleMixin:
+    """An optional column for the user model: ``locale``, the language of the user's
+    emails, as a BCP 47 tag (``"de"``, ``"pt-BR"``). Add it beside
+    :class:`UserMixin` (and to an existing table with a migration, see :doc:`migrations`)::
+
+        class User(db.Model, UserMixin, LocaleMixin):
+            ...
+
+    When the model has a ``locale`` column (this one or the app's own), a signup through
+    the library fills it with the language of the signup's request, and every email to
+    the user is written in it, also those sent outside a request (the CLI's ``resend``, a
+    worker). The app may change it (a language setting). See :doc:`translations`.
+    """
+
+    locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
 
 
 class AccessTokenMixin:

@@ -6,18 +6,26 @@ first successful login replaces them with argon2id (verify-then-upgrade).
 
 Every check costs what a check with the current parameters costs, whatever the stored
 hash is: see :meth:`Passwords.verify`.
+
+Every hash and every check holds one of the process's hashing slots while it computes
+(:class:`~flask_registration.admission.HashSlots`): a caller that gets none in time is
+refused with :class:`~flask_registration.errors.ServerBusy` before it writes anything.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import timedelta
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from .admission import HashSlots, default_slots
 
 #: How many recent checks with the current parameters the padding follows (their median).
 COST_SAMPLES = 15
@@ -26,9 +34,17 @@ COST_SAMPLES = 15
 class Passwords:
     """Hash, check and upgrade passwords with one set of argon2id parameters.
 
+    :param max_concurrent: at most this many hashes and checks at once
+        (``REGISTRATION_MAX_CONCURRENT_HASHES``); None: one per ``parallelism`` CPUs,
+        see :func:`~flask_registration.admission.default_slots`.
+    :param wait: how long a hash or a check waits for a slot (``REGISTRATION_HASH_WAIT``)
+        before :class:`~flask_registration.errors.ServerBusy` is raised.
     :param clock: seconds, for measuring checks (default :func:`time.perf_counter`).
     :param sleep: waits that many seconds (default :func:`time.sleep`). Tests pass a
         virtual clock and sleep, so that they count work instead of reading the clock.
+
+    :attr:`slots` counts the hashes running and waiting; :attr:`hasher` is the
+    argon2-cffi ``PasswordHasher`` that computes them.
     """
 
     def __init__(
@@ -37,14 +53,24 @@ class Passwords:
         time_cost: int,
         memory_cost: int,
         parallelism: int,
+        max_concurrent: int | None = None,
+        wait: timedelta = timedelta(seconds=1),
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
-        self._hasher = PasswordHasher(
+        #: The argon2-cffi ``PasswordHasher`` that does the work. It may be replaced by
+        #: one with the same parameters (a subclass that counts or holds its calls, as
+        #: the test suite's does): every call to it still holds a slot.
+        self.hasher = PasswordHasher(
             time_cost=time_cost,
             memory_cost=memory_cost,
             parallelism=parallelism,
             type=Type.ID,
+        )
+        #: The hashing slots: at most ``slots.size`` hashes and checks run at once.
+        self.slots = HashSlots(
+            max_concurrent if max_concurrent is not None else default_slots(parallelism),
+            wait.total_seconds(),
         )
         self._clock = clock
         self._sleep = sleep
@@ -53,13 +79,18 @@ class Passwords:
         # Made now, not at the first unknown address: that first login would otherwise
         # cost one hash more than a known one, and show it. Its time is the first
         # measure of what a check with these parameters costs (the same argon2 work).
-        start = clock()
-        self._dummy = self._hasher.hash("dummy password for timing")
-        self._record(clock() - start)
+        with self.slots.hold():
+            start = clock()
+            self._dummy = self.hasher.hash("dummy password for timing")
+            self._record(clock() - start)
 
     def hash(self, password: str) -> str:
-        """An argon2id hash of ``password``."""
-        return self._hasher.hash(password)
+        """An argon2id hash of ``password``.
+
+        :raises ServerBusy: no hashing slot came free within the wait.
+        """
+        with self.slots.hold(self.retry_after):
+            return self.hasher.hash(password)
 
     def verify(self, hashed: str | None, password: str) -> bool:
         """Whether ``password`` matches ``hashed``.
@@ -85,23 +116,39 @@ class Passwords:
         accounts *slower* than unknown addresses by the old check's cost, a leak of its
         own. A measured wait matches the current cost whatever the old hash was, and
         follows the machine's load, since the median is taken from the real checks.
+
+        The check holds a hashing slot; the wait for one is not part of what is
+        measured, and the padding waits with the slot given back.
+
+        :raises ServerBusy: no hashing slot came free within the wait (for an unknown
+            address as for a known one).
         """
         if not hashed:
             hashed = self._dummy
             password = password + "\x00never matches"
-        start = self._clock()
-        if self._is_current(hashed):
-            ok = self._check_argon2(hashed, password)
-            self._record(self._clock() - start)
+        with self.slots.hold(self.retry_after):
+            start = self._clock()
+            current = self._is_current(hashed)
+            if current:
+                ok = self._check_argon2(hashed, password)
+            elif hashed.startswith(BCRYPT_PREFIXES):
+                ok = _bcrypt_verify(hashed, password)
+            else:
+                ok = self._check_argon2(hashed, password)
+            took = self._clock() - start
+        if current:
+            self._record(took)
             return ok
-        if hashed.startswith(BCRYPT_PREFIXES):
-            ok = _bcrypt_verify(hashed, password)
-        else:
-            ok = self._check_argon2(hashed, password)
-        missing = self.current_cost() - (self._clock() - start)
+        missing = self.current_cost() - took
         if missing > 0:
             self._sleep(missing)
         return ok
+
+    def retry_after(self, waiting: int) -> int:
+        """The seconds a caller refused a slot is told to wait (``Retry-After``): the
+        time the ``waiting`` callers and one more take on the slots, at the current
+        cost of a hash; at least one."""
+        return max(1, math.ceil(self.current_cost() * (waiting + 1) / self.slots.size))
 
     def current_cost(self) -> float:
         """What a check with the current parameters costs now, in seconds: the median
@@ -114,16 +161,26 @@ class Passwords:
         if hashed.startswith(BCRYPT_PREFIXES):
             return True
         try:
-            return self._hasher.check_needs_rehash(hashed)
+            return self.hasher.check_needs_rehash(hashed)
         except (InvalidHashError, ValueError):
             return True
+
+    # The name :attr:`hasher` had before it was public (tests of the enumeration
+    # safeguards replace it under this name).
+    @property
+    def _hasher(self) -> PasswordHasher:
+        return self.hasher
+
+    @_hasher.setter
+    def _hasher(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
 
     def _is_current(self, hashed: str) -> bool:
         return hashed.startswith("$argon2id$") and not self.needs_rehash(hashed)
 
     def _check_argon2(self, hashed: str, password: str) -> bool:
         try:
-            return self._hasher.verify(hashed, password)
+            return self.hasher.verify(hashed, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

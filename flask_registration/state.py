@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from .store import UserStore
 if TYPE_CHECKING:
     # Types only: the core never imports the OAuth package, which plugs in at init_app.
     from .extension import Registration
+    from .factors.store import FactorStore
     from .limits import RateLimits
     from .oauth.providers import Provider
     from .oauth.storage import IdentityStore
@@ -29,11 +31,34 @@ class OAuthState:
 
 
 @dataclass
+class FactorsState:
+    """What second factors need per app (set by :func:`flask_registration.factors.init_app`):
+    the store of factors, and what the core asks of them without importing the package.
+
+    - ``login_step(user, *, code, remember, provider)``: the second step of a login whose
+      first factor passed. Returns when the login may go on (the account has no second
+      factor, or ``code`` is right); else keeps the half-done login in the session and
+      raises :class:`~flask_registration.flows.login.LoginStepRequired`.
+    - ``reauthenticate(user, credential)``: checks a passkey's answer of ``user`` (a
+      re-authentication); raises a :class:`~flask_registration.RegistrationError` when
+      it is refused.
+    """
+
+    store: FactorStore
+    login_step: Callable[..., None] | None = None
+    reauthenticate: Callable[[Any, Any], None] | None = None
+
+    def passkeys_of(self, user: Any) -> list[Any]:
+        """The passkeys of ``user`` (rows of the app's factor model)."""
+        return self.store.of_user(user, "passkey")
+
+
+@dataclass
 class RegistrationState:
     """What one app's registration needs: the extension (hooks, forms), the store,
     the password hasher, the mail sender, the rate-limit counters, and the names of the
     blueprints ``init_app`` registered (their routes are the library's); ``oauth`` is
-    None without third-party login."""
+    None without third-party login, ``factors`` without second factors."""
 
     extension: Registration
     store: UserStore
@@ -42,6 +67,7 @@ class RegistrationState:
     rate_limits: RateLimits | None = None
     blueprints: frozenset[str] = frozenset()
     oauth: OAuthState | None = None
+    factors: FactorsState | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from .errors import ValidationError
 from .models import as_utc, new_stamp, python_type_of, utcnow
 from .session_store import SessionStore
-from .validation import field_label
+from .validation import taken_message
 
 
 def token_digest(token: str) -> str:
@@ -82,6 +82,8 @@ class UserStore:
         user = self.get(user_id)
         if user is None or not hmac.compare_digest(str(user.auth_stamp).encode(), stamp.encode()):
             return None
+        if user.deleted_at is not None:  # disabled while its deletion waits: no session lives
+            return None
         if login is not None and not self.sessions.is_live(login, user):  # type: ignore[union-attr]
             return None
         return user
@@ -89,6 +91,10 @@ class UserStore:
     def find_by_email(self, email: str) -> Any | None:
         """The user with this normalised address, or None."""
         return self.session.scalars(select(self.model).where(self.model.email == email)).first()
+
+    def find_by_username(self, username: str) -> Any | None:
+        """The user with this normalised username (see :mod:`flask_registration.usernames`), or None."""
+        return self.session.scalars(select(self.model).where(self.model.username == username)).first()
 
     def create(self, fields: dict[str, Any]) -> Any:
         """Insert and commit a user; raise :class:`DuplicateEmail` if the address is taken."""
@@ -100,18 +106,31 @@ class UserStore:
             self.session.rollback()
             if self.find_by_email(fields["email"]) is not None:
                 raise DuplicateEmail(fields["email"]) from None
-            taken = self._taken_unique_fields(fields)
-            if not taken:
-                raise
-            raise ValidationError.from_fields(
-                {name: [("uniqueness", f"This {field_label(name)} is already taken.")] for name in taken}
-            ) from None
+            self._refuse_taken(fields)
+            raise
         return user
 
-    def _taken_unique_fields(self, fields: dict[str, Any]) -> list[str]:
-        """The app's own unique columns (e.g. ``username``) whose value is already used."""
+    def update_user(self, user: Any, changes: dict[str, Any]) -> None:
+        """Set the columns ``changes`` names on ``user`` and commit; if a unique index
+        refuses a value (also in a race), roll back: nothing is written.
+
+        :raises ValidationError: code ``uniqueness`` on each value another user has.
+        """
+        for name, value in changes.items():
+            setattr(user, name, value)
+        try:
+            self.session.commit()
+        except IntegrityError:
+            self.session.rollback()
+            self._refuse_taken(changes, other_than=user.id)
+            raise
+
+    def _refuse_taken(self, fields: dict[str, Any], *, other_than: Any = None) -> None:
+        """Raise a ``uniqueness`` :class:`ValidationError` naming the app's own unique
+        columns (e.g. ``username``) whose value in ``fields`` another user (not the one
+        with id ``other_than``) has; return if there are none."""
         table = self.model.__table__
-        taken = []
+        taken = {}
         for name, value in fields.items():
             column = table.c.get(name)
             if column is None or name == "email" or value is None:
@@ -119,9 +138,11 @@ class UserStore:
             unique = column.unique or any(
                 getattr(c, "columns", None) is not None and list(c.columns) == [column] for c in table.constraints
             )
-            if unique and self.session.scalars(select(self.model).where(column == value)).first() is not None:
-                taken.append(name)
-        return taken
+            others = select(self.model.id).where(column == value, self.model.id != other_than)
+            if unique and self.session.scalars(others).first() is not None:
+                taken[name] = [("uniqueness", taken_message(name))]
+        if taken:
+            raise ValidationError.from_fields(taken) from None
 
     def mark_verified(self, user: Any) -> bool:
         """Set ``email_verified_at`` once; True only for the call that set it.
@@ -202,16 +223,17 @@ class UserStore:
             query = query.where(model.created_at < created_before)
         return list(self.session.scalars(query.order_by(model.created_at, model.id)))
 
-    def delete_unverified(self, *, created_before: datetime) -> list[Any]:
-        """Delete the users still unverified that were created before ``created_before``,
-        with their access tokens, sessions and linked identities, in one transaction;
-        return them (detached).
+    def delete_unverified(self, *, created_before: datetime, limit: int | None = None) -> list[Any]:
+        """Delete the users still unverified that were created before ``created_before``
+        (the ``limit`` oldest of them: a purge's batch), with their access tokens, sessions
+        and linked identities, in one transaction; return them (detached).
 
         The DELETE repeats both conditions, so an account verified meanwhile is kept.
         """
         model = self.model
         condition = (model.email_verified_at.is_(None), model.created_at < created_before)
-        users = list(self.session.scalars(select(model).where(*condition).order_by(model.created_at, model.id)))
+        query = select(model).where(*condition).order_by(model.created_at, model.id).limit(limit)
+        users = list(self.session.scalars(query))
         if not users:
             return []
         ids = [user.id for user in users]
@@ -232,6 +254,67 @@ class UserStore:
         self._delete_credentials([user.id])
         self.session.delete(user)
         self.session.commit()
+
+    # Deleting an account at its owner's request (flows/deletion.py).
+
+    def delete_account(self, user: Any, *conditions: Any) -> bool:
+        """Delete ``user`` with its access tokens, sessions and linked identities, in the
+        current transaction (the caller commits, or rolls back on False); ``conditions``
+        (on the user model) must still hold, or nothing of the user is deleted and the
+        answer is False. ``user`` leaves the session either way.
+
+        One DELETE by id, with the conditions repeated: of two racing deletions, or a
+        purge racing a restore, only one wins.
+        """
+        model = self.model
+        ids = select(model.id).where(model.id == user.id, *conditions)
+        self._delete_credentials(ids)
+        result = self.session.execute(
+            delete(model).where(model.id == user.id, *conditions).execution_options(synchronize_session=False)
+        )
+        if user in self.session:
+            self.session.expunge(user)
+        return bool(result.rowcount == 1)
+
+    def restore_account(self, user: Any) -> bool:
+        """Clear ``deleted_at`` if it still holds the value read; commit. True only for
+        the call that cleared it (a purge or another restore may have come first)."""
+        model = self.model
+        result = self.session.execute(
+            update(model)
+            .where(model.id == user.id, model.deleted_at == user.deleted_at)
+            .values(deleted_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        self.session.commit()
+        self.session.refresh(user)
+        return bool(result.rowcount == 1)
+
+    def deletion_due(self, cutoff: datetime, *, after: Any = None, limit: int = 100) -> list[Any]:
+        """Up to ``limit`` users whose deletion was asked for before ``cutoff``, by id,
+        those with an id over ``after`` only (a purge's next batch)."""
+        model = self.model
+        query = select(model).where(model.deleted_at.is_not(None), model.deleted_at <= cutoff)
+        if after is not None:
+            query = query.where(model.id > after)
+        return list(self.session.scalars(query.order_by(model.id).limit(limit)))
+
+    def sessions_of(self, user: Any) -> list[Any]:
+        """``user``'s live session rows, oldest first (none without a session model)."""
+        if self.sessions is None:
+            return []
+        model = self.sessions.model
+        query = select(model).where(model.user_id == user.id, model.expires_at > utcnow())
+        return list(self.session.scalars(query.order_by(model.created_at)))
+
+    def tokens_of(self, user: Any) -> list[Any]:
+        """``user``'s live access-token rows, oldest first (none without a token model)."""
+        if self.token_model is None:
+            return []
+        model = self.token_model
+        rows = self.session.scalars(select(model).where(model.user_id == user.id).order_by(model.created_at))
+        now = utcnow()
+        return [row for row in rows if row.expires_at() > now]
 
     def _delete_credentials(self, user_ids: Any) -> None:
         """Delete the credential rows of these users (a list, or a SELECT of ids), in
@@ -281,27 +364,26 @@ class UserStore:
             query = query.where(self.token_model.id != keep.id)
         self.session.execute(query.execution_options(synchronize_session=False))
 
-    def delete_expired_tokens(self) -> int:
-        """Delete every access token past its ``ttl``; return how many.
+    def delete_expired_tokens(self, *, after: Any = None, limit: int = 1000) -> tuple[int, Any]:
+        """Look at the next ``limit`` access tokens by id (those after ``after``), delete
+        those past their ``ttl`` and commit: a purge's batch. Return how many were
+        deleted, and the last id looked at (None when there were no more).
 
         Expiry is ``created_at + ttl``, compared in Python so that it works on every
         database (a live token is also dropped when presented after its time).
         """
-        if self.token_model is None:
-            return 0
+        model = self.token_model
+        if model is None:
+            return 0, None
+        query = select(model.id, model.created_at, model.ttl).order_by(model.id).limit(limit)
+        rows = self.session.execute(query if after is None else query.where(model.id > after)).all()
         now = utcnow()
-        rows = self.session.execute(
-            select(self.token_model.id, self.token_model.created_at, self.token_model.ttl)
-        ).all()
         expired = [row.id for row in rows if as_utc(row.created_at) + timedelta(seconds=row.ttl) <= now]
-        for start in range(0, len(expired), 500):
-            self.session.execute(
-                delete(self.token_model)
-                .where(self.token_model.id.in_(expired[start : start + 500]))
-                .execution_options(synchronize_session=False)
-            )
+        if expired:
+            doomed = delete(model).where(model.id.in_(expired))
+            self.session.execute(doomed.execution_options(synchronize_session=False))
         self.session.commit()
-        return len(expired)
+        return len(expired), (rows[-1].id if rows else None)
 
     def _token_model(self) -> Any:
         if self.token_model is None:

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from . import flows, reauth
-from .errors import LoginFailed, RateLimited, RegistrationError, TokenExpired, ValidationError
+from .errors import LoginFailed, RateLimited, RegistrationError, ServerBusy, TokenExpired, ValidationError
+from .flows.login import LoginStepRequired, credentials
 from .flows.signup import check_signup_data
-from .forms import FIELD_NAMES, ConfirmForm, ConfirmNewPasswordForm, LogoutForm, ResendForm
+from .forms import (
+    FIELD_NAMES,
+    ConfirmForm,
+    ConfirmNewPasswordForm,
+    LogoutForm,
+    ResendForm,
+    offer_passkeys,
+    take_username,
+)
 from .redirects import safe_redirect
 from .state import get_state
+from .usernames import username_login
 from .validation import check_password, normalize_email
 
 bp = Blueprint("registration", __name__, template_folder="templates")
@@ -34,6 +45,12 @@ def _rate_limited(error: RateLimited) -> tuple[str, int, dict[str, str]]:
     return render_template("registration/rate_limited.html", error=error), error.status, error.headers()
 
 
+@bp.errorhandler(ServerBusy)
+def _server_busy(error: ServerBusy) -> tuple[str, int, dict[str, str]]:
+    # 503 with Retry-After, as the JSON face answers: every hashing slot stayed taken.
+    return render_template("registration/server_busy.html", error=error), error.status, error.headers()
+
+
 def form_status(form: Any) -> int:
     """The status of a form page: 200, or that of the flow's error shown on it (422 for
     the form's own checks)."""
@@ -45,10 +62,11 @@ def form_status(form: Any) -> int:
 def show_errors(form: Any, error: RegistrationError) -> None:
     """Put a flow's error messages on the form's fields (or above the form).
 
-    A :class:`~flask_registration.RateLimited` is raised again instead: it is not about
-    the form, and its page answers 429 with ``Retry-After``.
+    A :class:`~flask_registration.RateLimited` or a
+    :class:`~flask_registration.errors.ServerBusy` is raised again instead: it is not
+    about the form, and its page answers 429 or 503 with ``Retry-After``.
     """
-    if isinstance(error, RateLimited):
+    if isinstance(error, (RateLimited, ServerBusy)):
         raise error
     form.registration_status = error.status
     if not error.fields:
@@ -208,15 +226,22 @@ def resend() -> Page:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Page:
     form = get_state().extension.login_form()
+    if username_login():
+        take_username(form)  # one field, "Email or username"
+    if get_state().factors is not None:
+        offer_passkeys(form)  # the browser may offer this site's passkeys in the field
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     not_verified = False
     status = 200
     if form.validate_on_submit():
         try:
-            result = flows.login(
-                {"email": form.email.data, "password": form.password.data, "remember": form.remember.data}
-            )
+            typed = credentials(form.email.data)
+            result = flows.login({**typed, "password": form.password.data, "remember": form.remember.data})
+        except LoginStepRequired as exc:
+            # The password was right and the account has a second factor: its own page.
+            target = safe_redirect(form.next.data)
+            return redirect(exc.location + (f"?{urlencode({'next': target})}" if target else ""))
         except RegistrationError as exc:
             show_errors(form, exc)
             # With enumeration prevention, an unconfirmed address answers as a wrong

@@ -10,7 +10,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-extras=${EXTRAS-test,docs,dev}
+extras=${EXTRAS-test,docs,dev,mfa}
 spec="."; [ -n "$extras" ] && spec=".[$extras]"
 echo "== pip install -e $spec"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec" 2>&1 \

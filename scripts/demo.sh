@@ -6,7 +6,7 @@
 # Set MAIL_SERVER and MAIL_PORT (and MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS) to send real mail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS= source scripts/_venv.sh
+EXTRAS=mfa source scripts/_venv.sh
 # The outbox shows everyone's links: only on a loopback address, never to a network.
 case "${HOST:-127.0.0.1}" in 127.*|localhost|::1) export DEMO_OUTBOX=1 ;; esac
 exec .venv/bin/flask --app examples/basic/app.py run --host "${HOST:-127.0.0.1}" --port "${PORT:-5000}" "$@"

@@ -239,3 +239,49 @@ def http() -> Iterator[Any]:
 
     with requests.Session() as session:
         yield session
+
+
+@contextmanager
+def factors_app_for(config: dict[str, Any]) -> Iterator[Flask]:
+    """The test app with second factors (the tests' ``Factor`` model), sessions and
+    access tokens, on a fresh database; dropped after."""
+    from flask_registration import Registration
+    from tests.models import AccessToken, Factor, LoginSession, User
+
+    registration = Registration(
+        db=db, user_model=User, token_model=AccessToken, session_model=LoginSession, factor_model=Factor
+    )
+    app = make_app(config, registration=registration)
+    with app.app_context():
+        db.create_all()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def factors_app(request: pytest.FixtureRequest, mailbox: Mailbox, database_url: str) -> Iterator[Flask]:
+    """An app with second factors, a real SMTP server and a fresh database (per-test
+    settings: ``@pytest.mark.app_config(...)``, as for ``app``)."""
+    config: dict[str, Any] = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_SERVER": mailbox.host,
+        "MAIL_PORT": mailbox.port,
+    }
+    for marker in reversed(list(request.node.iter_markers("app_config"))):
+        config.update(marker.kwargs)
+    with factors_app_for(config) as app:
+        yield app
+
+
+@contextmanager
+def serve_localhost(app: Flask, port: int) -> Iterator[str]:
+    """Serve ``app`` like :func:`serve`, but yield ``http://localhost:PORT``: WebAuthn
+    needs a host name (an IP address is no relying party id) in a secure context, and
+    localhost is one."""
+    with serve(app, port) as base:
+        yield base.replace("127.0.0.1", "localhost")

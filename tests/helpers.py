@@ -272,3 +272,287 @@ def schemathesis_checks() -> list[Any]:
         response_schema_conformance,
         negative_data_rejection,
     ]
+
+
+# Deleting and exporting an account
+
+
+def csrf_headers(client: Any, prefix: str = "/api/users") -> dict[str, str]:
+    """The ``X-CSRFToken`` header a cookie-authenticated API request of ``client`` needs."""
+    return {"X-CSRFToken": client.get(f"{prefix}/csrf-token").get_json()["csrfToken"]}
+
+
+def api_login(client: Any, email: str = "ada@example.com", password: str = PASSWORD) -> str:
+    """Log ``client`` in over the JSON API (a session cookie, and a recent
+    re-authentication: the password was typed); return the access token."""
+    r = client.post("/api/users/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.data[:300]
+    return str(r.get_json()["id"])
+
+
+def forget_reauth(client: Any) -> None:
+    """Drop the re-authentication mark from ``client``'s session (a session restored, or
+    copied, without the password being typed again)."""
+    with client.session_transaction() as session:
+        session.pop("registration_reauth", None)
+
+
+def rows_of(app: Flask, user_id: Any, *models: Any) -> dict[str, int]:
+    """How many rows of the user model (by ``id``) and of each of ``models`` (by
+    ``user_id``) belong to user ``user_id``, by table name."""
+    from sqlalchemy import func, select
+
+    with app.app_context():
+        counts = {User.__tablename__: db.session.scalar(select(func.count()).where(User.id == user_id))}
+        for model in models:
+            query = select(func.count()).select_from(model).where(model.user_id == user_id)
+            counts[model.__tablename__] = db.session.scalar(query)
+        return {name: int(n or 0) for name, n in counts.items()}
+
+
+@contextmanager
+def full_app(database_url: str, mailbox: Any, **config: Any) -> Iterator[Flask]:
+    """An app with every model the library writes (users, access tokens, login sessions
+    and linked identities: the tests' OAuth model) on a fresh database; dropped after."""
+    from flask_registration import Registration
+    from tests.models import AccessToken, LoginSession
+    from tests.oauth_provider import OAuth  # that module imports conftest, which imports this one
+
+    registration = Registration(
+        db=db, user_model=User, token_model=AccessToken, session_model=LoginSession, oauth_model=OAuth
+    )
+    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "MAIL_SERVER": mailbox.host, "MAIL_PORT": mailbox.port}
+    app = make_app({**settings, **config}, registration=registration)
+    with app.app_context():
+        db.create_all()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+# Second factors
+
+
+class SoftAuthenticator:
+    """A software passkey for the JSON tests: an EC P-256 key that answers WebAuthn's
+    ``create`` (attestation ``none``) and ``get`` as a browser's authenticator would,
+    built by hand with ``cryptography`` and CBOR. Each argument a browser would fill in
+    (origin, relying party, type, flags) can be set wrong on purpose."""
+
+    def __init__(self, *, origin: str = "http://localhost", rp_id: str = "localhost") -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.credential_id = os.urandom(32)
+        self.origin = origin
+        self.rp_id = rp_id
+        self.sign_count = 0
+        self.user_handle: str | None = None
+
+    @staticmethod
+    def b64(data: bytes) -> str:
+        import base64
+
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    def cose_key(self) -> bytes:
+        import cbor2
+
+        numbers = self.key.public_key().public_numbers()
+        return bytes(
+            cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
+        )
+
+    def auth_data(self, rp_id: str, flags: int, *, attested: bool) -> bytes:
+        import hashlib
+
+        data = hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + self.sign_count.to_bytes(4, "big")
+        if attested:
+            cid = self.credential_id
+            data += bytes(16) + len(cid).to_bytes(2, "big") + cid + self.cose_key()
+        return data
+
+    def client_data(self, kind: str, challenge: str, origin: str | None) -> bytes:
+        import json
+
+        body = {"type": kind, "challenge": challenge, "origin": origin or self.origin, "crossOrigin": False}
+        return json.dumps(body).encode()
+
+    def create(
+        self, options: dict[str, Any], *, origin: str | None = None, rp_id: str | None = None, flags: int = 0x45
+    ) -> dict[str, Any]:
+        """The answer to ``navigator.credentials.create()`` for these options (flags:
+        user present, user verified, attested credential data)."""
+        import cbor2
+
+        self.user_handle = options["user"]["id"]
+        client_data = self.client_data("webauthn.create", options["challenge"], origin)
+        auth_data = self.auth_data(rp_id or self.rp_id, flags, attested=True)
+        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
+        return {
+            "id": self.b64(self.credential_id),
+            "rawId": self.b64(self.credential_id),
+            "type": "public-key",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": self.b64(client_data),
+                "attestationObject": self.b64(attestation),
+                "transports": ["internal"],
+            },
+        }
+
+    def get(
+        self,
+        options: dict[str, Any],
+        *,
+        origin: str | None = None,
+        rp_id: str | None = None,
+        flags: int = 0x05,
+        count: bool = True,
+        client_data: bytes | None = None,
+    ) -> dict[str, Any]:
+        """The answer to ``navigator.credentials.get()``: signed with the key, the sign
+        counter raised (unless ``count`` is False)."""
+        import hashlib
+
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        if count:
+            self.sign_count += 1
+        client = client_data or self.client_data("webauthn.get", options["challenge"], origin)
+        auth_data = self.auth_data(rp_id or self.rp_id, flags, attested=False)
+        signature = self.key.sign(auth_data + hashlib.sha256(client).digest(), ec.ECDSA(hashes.SHA256()))
+        response = {
+            "clientDataJSON": self.b64(client),
+            "authenticatorData": self.b64(auth_data),
+            "signature": self.b64(signature),
+        }
+        if self.user_handle is not None:
+            response["userHandle"] = self.user_handle
+        return {
+            "id": self.b64(self.credential_id),
+            "rawId": self.b64(self.credential_id),
+            "type": "public-key",
+            "clientExtensionResults": {},
+            "response": response,
+        }
+
+
+def json_with_csrf(client: Any, method: str, path: str, body: Any = None) -> Any:
+    """A cookie-authenticated JSON request of ``client`` with its ``X-CSRFToken``."""
+    headers = {"X-CSRFToken": client.get("/api/users/csrf-token").get_json()["csrfToken"]}
+    return client.open(path, method=method, json=body, headers=headers)
+
+
+def add_passkey(client: Any, authenticator: SoftAuthenticator, name: str | None = "Laptop") -> Any:
+    """Add ``authenticator``'s passkey to the logged-in user of ``client`` over the JSON
+    API (options, then the answer); return the answer to the second request."""
+    options = json_with_csrf(client, "POST", "/api/users/me/passkeys/options")
+    assert options.status_code == 200, options.data[:300]
+    body: dict[str, Any] = {"credential": authenticator.create(options.get_json())}
+    if name is not None:
+        body["name"] = name
+    return json_with_csrf(client, "POST", "/api/users/me/passkeys", body)
+
+
+def user_row(app: Flask, user_id: Any) -> User:
+    """User ``user_id``'s row as stored now (detached; it must exist)."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user is not None, f"user {user_id} does not exist"
+        return user
+
+
+# Profile and username login
+
+
+def set_username(app: Flask, user_id: int, username: str | None) -> None:
+    """Store ``username`` on user ``user_id`` as given (straight into the database: no
+    check, no normal form)."""
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user is not None
+        user.username = username
+        db.session.commit()
+
+
+# Logging in with second factors
+
+
+def pass_second_factor(
+    client: Any,
+    *,
+    code: str | None = None,
+    authenticator: SoftAuthenticator | None = None,
+    trust: bool = False,
+    next_url: str | None = None,
+) -> Any:
+    """On the second-factor page of ``client``'s waiting login, give ``code`` (the app's,
+    or a recovery code) or ``authenticator``'s passkey, as the page's form and script do;
+    return the answer to the form's POST."""
+    import json
+
+    page = client.get("/login/second-factor" + (f"?next={next_url}" if next_url else ""))
+    assert page.status_code == 200, page.data[:300]
+    fields = inputs(page.get_data(as_text=True))
+    data = {"csrf_token": csrf_token(page.data), "next": fields["next"].get("value", "")}
+    if code is not None:
+        data["code"] = code
+    if authenticator is not None:
+        options = json_with_csrf(client, "POST", "/api/users/login/passkey/options", {"secondFactor": True})
+        assert options.status_code == 200, options.data[:300]
+        data["credential"] = json.dumps(authenticator.get(options.get_json()))
+    if trust:
+        data["trust"] = "y"
+    return client.post("/login/second-factor", data=data)
+
+
+def html_login_with_second_factor(
+    client: Any,
+    *,
+    code: str | None = None,
+    authenticator: SoftAuthenticator | None = None,
+    email: str = "ada@example.com",
+    password: str = PASSWORD,
+) -> Any:
+    """Log in on the HTML login page, then on the second-factor page; return the answer
+    to the second page's POST."""
+    r = client.post("/login", data={**hidden(client, "/login"), "email": email, "password": password})
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login/second-factor"), r.data[:300]
+    return pass_second_factor(client, code=code, authenticator=authenticator)
+
+
+def passkey_login(client: Any, authenticator: SoftAuthenticator, **answer: Any) -> Any:
+    """Log in with ``authenticator``'s passkey alone over the JSON API (options, then the
+    answer; ``answer`` goes to :meth:`SoftAuthenticator.get`); return the second answer."""
+    options = json_with_csrf(client, "POST", "/api/users/login/passkey/options", {})
+    assert options.status_code == 200, options.data[:300]
+    credential = authenticator.get(options.get_json(), **answer)
+    return json_with_csrf(client, "POST", "/api/users/login/passkey", {"credential": credential})
+
+
+def passkey_signup(client: Any, authenticator: SoftAuthenticator, email: str = "ada@example.com", **answer: Any) -> Any:
+    """Sign up with ``authenticator``'s new passkey over the JSON API (options, then the
+    answer; ``answer`` goes to :meth:`SoftAuthenticator.create`); return the second answer."""
+    options = json_with_csrf(client, "POST", "/api/users/passkey-signup/options", {"email": email})
+    assert options.status_code == 200, options.data[:300]
+    credential = authenticator.create(options.get_json(), **answer)
+    return json_with_csrf(client, "POST", "/api/users/passkey-signup", {"credential": credential})
+
+
+def forget_totp_step(app: Flask, user_id: int = 1) -> None:
+    """Forget which time step of user ``user_id``'s authenticator app was used last (the
+    enrolment's first code): a test may then log in with the code of this step."""
+    from flask_registration.factors import get_factors
+
+    with app.app_context():
+        user = get_state(app).store.get(user_id)
+        store = get_factors()
+        row = store.one(user, "totp")
+        assert row is not None, "the user has no authenticator app"
+        store.update(row, {**row.data, "last_step": -1})

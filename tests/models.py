@@ -12,6 +12,7 @@ from sqlalchemy import String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from flask_registration import AccessTokenMixin, Registration, SessionMixin, UserMixin
+from flask_registration.factors import FactorMixin
 
 
 class Base(DeclarativeBase):
@@ -94,3 +95,10 @@ def make_app(config: dict[str, Any] | None = None, *, registration: Registration
         return "home"
 
     return app
+
+
+class Factor(db.Model, FactorMixin):  # type: ignore[name-defined]
+    """Second factors: only the apps of the second-factor tests pass it to Registration."""
+
+    __tablename__ = "factors"
+    __user_tablename__ = "users"

@@ -38,6 +38,10 @@ LIBRARY_BLUEPRINTS = {
     "registration_oauth",
     "registration_connections",
     "registration_connections_api",
+    "registration_profile",
+    "registration_profile_api",
+    "registration_lifecycle",
+    "registration_lifecycle_api",
     "local",
     "github",
 }

@@ -49,7 +49,7 @@ def _library_requests(app: Any) -> list[tuple[str, str]]:
         if rule.endpoint.rpartition(".")[0] not in ours:
             continue
         method = "GET" if "GET" in rule.methods else sorted(rule.methods - {"HEAD", "OPTIONS"})[0]
-        values = {name: "local" if name == "provider" else "x" for name in rule.arguments}
+        values = {name: "local" if name == "provider" else "1" for name in rule.arguments}  # "1": also an <int:id>
         path = app.url_map.bind("localhost").build(rule.endpoint, values, method=method)
         found.append((method, path))
     return found

@@ -94,3 +94,25 @@ def test_bcrypt_reads_only_the_first_72_bytes_as_loopback_did(app: Flask) -> Non
     client = app.test_client()
     r = client.post("/api/users/login", json={"email": "long@example.com", "password": long_password})
     assert r.status_code == 200
+
+
+@pytest.mark.app_config(REGISTRATION_LOGIN_FIELDS=["email", "username"])
+def test_with_username_login_an_imported_username_logs_in_in_any_case(app: Flask) -> None:
+    records = [
+        {
+            "email": "alice@example.com",
+            "password": loopback_hash("alice secret"),
+            "emailVerified": True,
+            "username": "Alice",
+        },
+        {"email": "bob@example.com", "password": loopback_hash("bob secret"), "emailVerified": True, "username": "b@b"},
+    ]
+    with app.app_context():
+        report = import_loopback_users(records, fields=["username"])
+    assert report.created == ["alice@example.com"]
+    assert report.skipped == [("bob@example.com", "invalid username")]
+    assert _user(app, "alice@example.com").username == "alice"
+    for typed in ("alice", "ALICE", "Alice"):
+        fresh = app.test_client()  # no session cookie, so no CSRF header to send
+        r = fresh.post("/api/users/login", json={"username": typed, "password": "alice secret"})
+        assert r.status_code == 200, typed

@@ -155,7 +155,9 @@ def test_the_api_answers_as_its_document_says(
     api_schema: Any, live_demo: Any, method: Any, path: Any, mode: Any
 ) -> None:
     operation = api_schema[path][method]
-    fixed = _logged_in(live_demo) if path in NEEDS_LOGIN else {}
+    # Never logged in for DELETE: the login marks a recent re-authentication, and a
+    # generated DELETE of /me would delete the fuzz user for every run after it.
+    fixed = _logged_in(live_demo) if path in NEEDS_LOGIN and method != "DELETE" else {}
 
     @given(case=operation.as_strategy(generation_mode=mode, **fixed))
     @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -191,7 +193,9 @@ def test_every_json_route_is_in_the_document(loopback: Any) -> None:
     documented = {(path, method.upper()) for path, item in doc["paths"].items() for method in item}
     routes = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("registration_api.") and rule.endpoint != "registration_api.not_found":
+        blueprint = rule.endpoint.partition(".")[0]
+        json_route = blueprint in ("registration_api", "registration_profile_api", "registration_lifecycle_api")
+        if json_route and rule.endpoint != "registration_api.not_found":
             path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             routes |= {(path, m) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
     if not loopback:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask, Request, abort, render_template_string
+from flask_babel import Babel
 from flask_login import current_user
 from flask_mail import Message
 from flask_sqlalchemy import SQLAlchemy
@@ -27,6 +29,7 @@ from wtforms import StringField
 from wtforms.validators import Length, Optional
 
 from flask_registration import Registration, SessionMixin, UserMixin, ValidationError
+from flask_registration.factors import FactorMixin
 from flask_registration.forms import SignupForm
 
 
@@ -48,6 +51,13 @@ class LoginSession(db.Model, SessionMixin):  # type: ignore[name-defined,misc]
     """One row per login, so that logging out ends that session on the server."""
 
     __tablename__ = "login_sessions"
+    __user_tablename__ = "users"
+
+
+class Factor(db.Model, FactorMixin):  # type: ignore[name-defined,misc]
+    """Second factors and passkeys: an authenticator app, recovery codes, passkeys."""
+
+    __tablename__ = "factors"
     __user_tablename__ = "users"
 
 
@@ -78,15 +88,14 @@ registration = Registration(signup_form=DemoSignupForm)
 
 @registration.before_signup
 def username_is_free(data: dict[str, Any]) -> None:
-    """The seed's constraint: a username, when given, must be free."""
+    """The seed's constraint: a username, when given, must be free.
+
+    People log in with it too (``REGISTRATION_LOGIN_FIELDS``), so the library has put it
+    in its normal form already (lower case, no ``@``; empty is None), and the column's
+    unique index has the last word when two signups race. This answers early.
+    """
     username = data.get("username")
-    if isinstance(username, str):
-        username = username.strip()
-    if not username:
-        data["username"] = None
-        return
-    data["username"] = username
-    if db.session.scalars(select(User).filter_by(username=username)).first() is not None:
+    if username and db.session.scalars(select(User).filter_by(username=username)).first() is not None:
         raise ValidationError("This username is already taken.", field="username", field_code="uniqueness")
 
 
@@ -187,6 +196,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REGISTRATION_SIGNUP_FIELDS=["username"],
+        # Log in with the address or the username; the profile page edits the username.
+        REGISTRATION_LOGIN_FIELDS=["email", "username"],
+        # "Trust this browser" on the second-factor page (off unless set).
+        REGISTRATION_TRUST_BROWSER_WITHIN=timedelta(days=30),
     )
     for key in ("MAIL_SERVER", "MAIL_USERNAME", "MAIL_PASSWORD"):
         if os.environ.get(key):
@@ -206,7 +219,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     outbox = None if app.config.get("MAIL_SERVER") else Outbox()
     app.extensions["demo_outbox"] = outbox
     db.init_app(app)
-    registration.init_app(app, db=db, user_model=User, session_model=LoginSession, mail_sender=outbox)
+    # The library's pages and emails in the browser's language (Accept-Language), among
+    # the languages it ships; English otherwise.
+    Babel(app)
+    registration.init_app(
+        app, db=db, user_model=User, session_model=LoginSession, factor_model=Factor, mail_sender=outbox
+    )
 
     @app.get("/")
     def index() -> str:

@@ -44,6 +44,9 @@ def upgrade() -> None:
         )
         batch.add_column(sa.Column("pending_email", sa.String(320), nullable=True))
         batch.add_column(sa.Column("auth_stamp", sa.String(64), nullable=True))
+        # Set while a deletion waits out REGISTRATION_DELETE_GRACE (the purge looks it up).
+        batch.add_column(sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True))
+        batch.create_index(f"ix_{TABLE}_deleted_at", ["deleted_at"])
 
     # Every row needs its own random stamp (it is part of the session id).
     stamped = sa.table(TABLE, sa.column("id", sa.Integer), sa.column("auth_stamp", sa.String))
@@ -61,5 +64,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table(TABLE) as batch:
         batch.drop_constraint(f"uq_{TABLE}_email", type_="unique")
-        for name in ("auth_stamp", "pending_email", "created_at", "email_verified_at", "password_hash"):
+        batch.drop_index(f"ix_{TABLE}_deleted_at")
+        for name in ("deleted_at", "auth_stamp", "pending_email", "created_at", "email_verified_at", "password_hash"):
             batch.drop_column(name)

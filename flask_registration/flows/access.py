@@ -8,6 +8,7 @@ from flask import current_app, g
 
 from .. import signals
 from ..errors import ValidationError
+from ..i18n import gettext, ngettext
 from ..models import as_utc
 from ..state import get_state
 
@@ -23,10 +24,14 @@ def check_ttl(ttl: Any) -> int:
         return int(config["REGISTRATION_ACCESS_TOKEN_TTL"].total_seconds())
     maximum = int(config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"].total_seconds())
     if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 1:
-        whole = "The token lifetime (ttl) must be a whole number of seconds."
+        whole = gettext("The token lifetime (ttl) must be a whole number of seconds.")
         raise ValidationError.from_fields({"ttl": [("type", whole)]})
     if ttl > maximum:
-        longest = f"The token lifetime (ttl) must be at most {maximum} seconds."
+        longest = ngettext(
+            "The token lifetime (ttl) must be at most %(num)d second.",
+            "The token lifetime (ttl) must be at most %(num)d seconds.",
+            maximum,
+        )
         raise ValidationError.from_fields({"ttl": [("length", longest)]})
     return ttl
 
@@ -74,7 +79,8 @@ def load_access_token(token: str) -> tuple[Any, Any] | None:
     if row is None:
         return None
     user = state.store.get(row.user_id)
-    return (user, row) if user is not None else None
+    # A disabled account's tokens were deleted with the request: this only guards.
+    return (user, row) if user is not None and user.deleted_at is None else None
 
 
 def current_access_token() -> Any | None:

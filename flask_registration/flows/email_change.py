@@ -14,6 +14,7 @@ from flask import current_app
 
 from .. import limits, signals
 from ..errors import InvalidPassword, InvalidToken, ValidationError
+from ..i18n import N_, gettext
 from ..links import check_request_host, external_url
 from ..mail import send_mail
 from ..signals import app_sender
@@ -63,7 +64,7 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
     attempt.give_back()
     normalized = _check_new_email(new_email)
     if normalized == user.email:
-        raise ValidationError.from_fields({"newEmail": [("same", "This is already your email address.")]})
+        raise ValidationError.from_fields({"newEmail": [("same", gettext("This is already your email address."))]})
     # And per new address, before any mail: it may be someone else's, who never asked.
     limits.hit_target("change_email", normalized)
     state.extension.hooks.run("before_change_email", user, normalized)
@@ -71,7 +72,7 @@ def request_email_change(user: Any, new_email: Any, password: Any) -> bool:
     taken = owner is not None
     if taken and not config["REGISTRATION_PREVENT_ENUMERATION"]:
         raise ValidationError.from_fields(
-            {"newEmail": [("uniqueness", "An account with this email address already exists.")]}
+            {"newEmail": [("uniqueness", gettext("An account with this email address already exists."))]}
         )
 
     # A taken address is recorded as pending too, so the requester's view (their pending
@@ -106,7 +107,7 @@ def _send(template: str, recipient: str, *, user: Any, subject: str | None = Non
     return send_mail(template, recipient=recipient, subject=subject, user=user, **context)
 
 
-_STALE = "This link no longer works: the change was confirmed, cancelled or replaced by a newer one."
+_STALE = N_("This link no longer works: the change was confirmed, cancelled or replaced by a newer one.")
 
 
 def user_for_change_link(uid: Any, token: Any) -> tuple[Any, str]:
@@ -124,7 +125,7 @@ def user_for_change_link(uid: Any, token: Any) -> tuple[Any, str]:
     )
     pending = user.pending_email
     if pending is None or not matches(digest, _binding(user.email, pending)):
-        raise InvalidToken(_STALE)
+        raise InvalidToken(gettext(_STALE))
     return user, str(pending)
 
 
@@ -142,10 +143,10 @@ def confirm_email_change(uid: Any, token: Any) -> Any:
     try:
         applied = state.store.apply_pending_email(user, pending)
     except DuplicateEmail:
-        taken = "This email address is now used by another account."
+        taken = gettext("This email address is now used by another account.")
         raise ValidationError.from_fields({"newEmail": [("uniqueness", taken)]}) from None
     if not applied:
-        raise InvalidToken(_STALE)
+        raise InvalidToken(gettext(_STALE))
     signals.email_changed.send(app_sender(), user=user, old_email=old_email)
     state.extension.hooks.run("after_change_email", user, old_email)
     return user

@@ -17,13 +17,15 @@ from ..models import utcnow
 from ..passwords import BCRYPT_PREFIXES
 from ..state import get_state
 from ..store import DuplicateEmail
+from ..usernames import normalize_username_field
 from ..validation import normalize_email
 
 
 @dataclass
 class ImportReport:
     """What :func:`import_loopback_users` did: addresses created, and those skipped with
-    the reason (``"invalid email"``, ``"unknown password hash"``, ``"exists"``)."""
+    the reason (``"invalid email"``, ``"invalid username"``, ``"unknown password hash"``,
+    ``"exists"``)."""
 
     created: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -73,6 +75,11 @@ def import_loopback_users(records: Iterable[Mapping[str, Any]], *, fields: Itera
             "email_verified_at": created if record.get("emailVerified") is True else None,
         }
         values.update({name: record[name] for name in fields if name in record and name in columns})
+        try:  # with username login, usernames are stored in the form login looks them up by
+            normalize_username_field(values)
+        except ValidationError:
+            report.skipped.append((email, "invalid username"))
+            continue
         if store.find_by_email(email) is not None:
             report.skipped.append((email, "exists"))
             continue

@@ -1,10 +1,11 @@
-"""The ways to log in to an account (its login methods): a password, linked providers.
+"""The ways to log in to an account (its login methods): a password, linked providers,
+passkeys.
 
 The other flows ask here what an account has, to list it to the owner (the "password
 changed" email) and to take away what someone set before the owner proved the address
 (see :func:`remove_unproven`). Providers are known only when third-party login is set
-up (``Registration(oauth_model=...)``, ``get_state().oauth``); the core never imports
-the OAuth package.
+up (``Registration(oauth_model=...)``, ``get_state().oauth``), and passkeys when second
+factors are (``get_state().factors``); the core never imports either package.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from flask import current_app, url_for
 
+from ..i18n import gettext
 from ..mail import send_mail
 from ..state import get_state
 
@@ -29,31 +31,42 @@ def provider_titles(user: Any) -> list[str]:
     return titles
 
 
+def passkey_titles(user: Any) -> list[str]:
+    """``user``'s passkeys, for a person to read: ``["a passkey named “Laptop”"]`` (a
+    passkey logs in by itself, see :doc:`factors`)."""
+    factors = get_state().factors
+    if factors is None:
+        return []
+    return [gettext("a passkey named “%(name)s”", name=row.name) for row in factors.passkeys_of(user)]
+
+
 def login_methods(user: Any) -> list[str]:
     """Every way to log in to ``user``'s account, for a person to read:
-    ``["a password", "GitHub"]``."""
-    methods = ["a password"] if user.password_hash else []
-    return methods + provider_titles(user)
+    ``["a password", "GitHub", "a passkey named “Laptop”"]``."""
+    methods = [gettext("a password")] if user.password_hash else []
+    return methods + provider_titles(user) + passkey_titles(user)
 
 
 def has_login_method(user: Any) -> bool:
-    """Whether anything (a password, a provider) can log in to ``user``'s account."""
-    return bool(user.password_hash) or bool(provider_titles(user))
+    """Whether anything (a password, a provider, a passkey) can log in to ``user``'s account."""
+    return bool(user.password_hash) or bool(provider_titles(user)) or bool(passkey_titles(user))
 
 
 def remove_unproven(user: Any) -> list[str]:
-    """Unlink every provider from ``user``'s account, in the current transaction, and
-    return their titles.
+    """Unlink every provider from ``user``'s account and delete its second factors
+    (passkeys above all), in the current transaction, and return their titles.
 
     Called when the owner proves the address of an account that was not verified: any
-    provider linked before then may have been linked by whoever signed the address up,
-    so it goes (the caller replaces the password and ends every session and token).
+    provider linked, or passkey made, before then may have been by whoever signed the
+    address up, so it goes (the caller replaces the password and ends every session and
+    token).
     """
-    oauth = get_state().oauth
-    if oauth is None:
-        return []
-    titles = provider_titles(user)
-    oauth.identities.delete_all(user)
+    state = get_state()
+    titles = provider_titles(user) + passkey_titles(user)
+    if state.oauth is not None:
+        state.oauth.identities.delete_all(user)
+    if state.factors is not None:
+        state.factors.store.delete_all(user, commit=False)
     return titles
 
 

@@ -11,7 +11,8 @@ from typing import Any
 from flask import current_app, url_for
 
 from .. import limits, signals
-from ..errors import InvalidPassword, InvalidToken, UserNotFound, ValidationError
+from ..errors import InvalidPassword, InvalidToken, ServerBusy, UserNotFound, ValidationError
+from ..i18n import gettext
 from ..links import check_request_host, external_url
 from ..mail import send_mail
 from ..models import utcnow
@@ -50,7 +51,7 @@ def request_password_reset(email: Any) -> bool:
     config = current_app.config
     check_request_host()  # first: the answer must not depend on the address
     if not isinstance(email, str) or not email:
-        raise ValidationError("Enter your email address.", field="email", field_code="presence")
+        raise ValidationError(gettext("Enter your email address."), field="email", field_code="presence")
     normalized = normalize_email(email)
     limits.hit("reset", email=normalized)
     user = state.store.find_by_email(normalized)
@@ -58,7 +59,7 @@ def request_password_reset(email: Any) -> bool:
         if config["REGISTRATION_PREVENT_ENUMERATION"]:
             rehearse_link_email("reset", "registration.reset_password", config["REGISTRATION_RESET_WITHIN"])
             return True
-        raise UserNotFound("No account uses this email address.", code="EMAIL_NOT_FOUND")
+        raise UserNotFound(gettext("No account uses this email address."), code="EMAIL_NOT_FOUND")
     token = reset_token(user)
     link = external_url("registration.reset_password", token=token)
     return send_mail(
@@ -90,7 +91,7 @@ def user_for_reset_token(token: Any) -> Any:
     if user is None:
         raise UserNotFound()
     if not matches(digest, _reset_binding(user)):
-        raise InvalidToken("This link has already been used or is no longer valid. Ask for a new one.")
+        raise InvalidToken(gettext("This link has already been used or is no longer valid. Ask for a new one."))
     return user
 
 
@@ -107,7 +108,7 @@ def _set_password(
     state = get_state()
     password_hash = state.passwords.hash(new_password) if new_password is not None else None
     if not state.store.rotate_stamp(user):
-        raise InvalidToken("The account changed meanwhile. Try again.")
+        raise InvalidToken(gettext("The account changed meanwhile. Try again."))
     user.password_hash = password_hash
     user.pending_email = None
     if verify and user.email_verified_at is None:
@@ -139,7 +140,7 @@ def reset_password(token: Any, new_password: Any) -> Any:
     """
     state = get_state()
     if not isinstance(token, str) or not token:
-        raise InvalidToken("The link has no token.")
+        raise InvalidToken(gettext("The link has no token."))
     user = user_for_reset_token(token)
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_reset_password", user)
@@ -170,7 +171,9 @@ def confirm_with_new_password(uid: Any, token: Any, new_password: Any) -> Any:
     state = get_state()
     user = user_for_verify_link(uid, token)
     if user.email_verified:
-        raise InvalidToken('This address is already confirmed. To set a new password, use "Forgot your password?".')
+        raise InvalidToken(
+            gettext('This address is already confirmed. To set a new password, use "Forgot your password?".')
+        )
     check_password(new_password, field="newPassword")
     state.extension.hooks.run("before_confirm", user)
     removed = hand_to_owner(user, new_password)
@@ -193,7 +196,7 @@ def hand_to_owner(user: Any, new_password: str | None = None) -> list[str]:
 
     :raises InvalidToken: another change of this account won the race for its stamp.
     """
-    removed = (["a password"] if user.password_hash else []) + remove_unproven(user)
+    removed = ([gettext("a password")] if user.password_hash else []) + remove_unproven(user)
     _set_password(user, new_password, verify=True)
     return removed
 
@@ -210,7 +213,12 @@ def change_password(user: Any, old_password: Any, new_password: Any, *, remember
     state = get_state()
     # The current password is a guess like a login's: same buckets, same refusal.
     attempt = limits.reserve("failed_login", email=user.email)
-    if not isinstance(old_password, str) or not state.passwords.verify(user.password_hash, old_password):
+    try:
+        right = isinstance(old_password, str) and state.passwords.verify(user.password_hash, old_password)
+    except ServerBusy:  # no password was checked: the guess does not count
+        attempt.give_back()
+        raise
+    if not right:
         raise InvalidPassword(field="oldPassword", field_code="invalid")
     attempt.give_back()
     check_password(new_password, field="newPassword")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from ..models import python_type_of, utcnow
 from ..signals import app_sender
 from ..state import get_state
 from ..store import DuplicateEmail
+from ..usernames import normalize_username_field
 from ..validation import blank, check_password, check_payload, field_label, normalize_email
 from .verify import send_verification, verify_user
 
@@ -85,11 +86,12 @@ def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
 
 
-def check_column_values(model: Any, data: Mapping[str, Any]) -> None:
-    """Refuse declared extra fields whose value does not fit the app's column."""
+def check_column_values(model: Any, data: Mapping[str, Any], fields: Iterable[str] | None = None) -> None:
+    """Refuse declared fields (``fields``, default ``REGISTRATION_SIGNUP_FIELDS``) whose
+    value in ``data`` does not fit the app's column (its type and length)."""
     table = model.__table__
     problems = {}
-    for name in current_app.config["REGISTRATION_SIGNUP_FIELDS"]:
+    for name in current_app.config["REGISTRATION_SIGNUP_FIELDS"] if fields is None else fields:
         column = table.c.get(name)
         if column is not None and name in data:
             problem = _column_problem(column, data[name])
@@ -120,6 +122,7 @@ def checked_new_user_data(data: Any, *, with_password: bool = True) -> dict[str,
 
     def check(data: Any) -> dict[str, Any]:
         checked = check_signup_data(data) if with_password else _checked_address(data)
+        normalize_username_field(checked)  # with username login: its stored form, before the length check
         check_column_values(state.store.model, checked)
         return checked
 
@@ -155,15 +158,30 @@ def signup(data: Any) -> SignupResult:
         check_request_host()
     data = checked_new_user_data(data)
     limits.hit("signup", email=data["email"])  # before the hash: a refusal costs nothing
-    password_hash = state.passwords.hash(data["password"])
-    email = data["email"]
+    return open_account(data, password_hash=state.passwords.hash(data["password"]))
 
+
+def open_account(
+    data: Mapping[str, Any], *, password_hash: str | None, then: Callable[[Any], None] | None = None
+) -> SignupResult:
+    """The end of every signup, whichever way it comes (a password, or a passkey: see
+    :doc:`factors`), once ``data`` passed :func:`checked_new_user_data` and the limits:
+    insert and commit the account (an address that has one gets the answer a new one
+    gets, and its owner an email, with enumeration prevention on); then ``then(user)``
+    (what else the new account needs, such as its passkey); then the verification email,
+    ``user_registered`` and the ``after_signup`` hooks.
+
+    :raises ValidationError: (enumeration prevention off) the address is taken.
+    """
+    email = data["email"]
     # No look-up first: the unique index decides, for a taken address as for two
     # signups racing (one statement less per signup).
     try:
         user = create_account(data, password_hash=password_hash)
     except DuplicateEmail:
-        return _existing_account(state.store.find_by_email(email), email)
+        return _existing_account(get_state().store.find_by_email(email), email)
+    if then is not None:
+        then(user)
 
     email_sent = False
     if current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"] and not user.email_verified:

@@ -13,11 +13,13 @@ from ..errors import (
     InvalidPassword,
     InvalidToken,
     ProofRequired,
+    ServerBusy,
     TokenExpired,
     UntrustedHost,
     UserNotFound,
     ValidationError,
 )
+from ..i18n import gettext
 from ..links import check_request_host, external_url
 from ..mail import rehearse, send_mail
 from ..redirects import safe_redirect
@@ -118,12 +120,12 @@ def user_for_link(uid: Any, token: Any, *, salt: str, within: Any) -> tuple[Any,
     :raises UserNotFound: the account was deleted.
     """
     if not isinstance(uid, str) or not uid:
-        raise InvalidToken("The link has no user id.")
+        raise InvalidToken(gettext("The link has no user id."))
     if not isinstance(token, str) or not token:
-        raise InvalidToken("The link has no token.")
+        raise InvalidToken(gettext("The link has no token."))
     token_uid, digest = load_token(salt, token, within)
     if token_uid != uid:
-        raise InvalidToken("This link is not for this user.")
+        raise InvalidToken(gettext("This link is not for this user."))
     user = get_state().store.get(token_uid)
     if user is None:
         raise UserNotFound()
@@ -142,7 +144,7 @@ def user_for_verify_link(uid: Any, token: Any) -> Any:
         uid, token, salt=config["REGISTRATION_VERIFY_SALT"], within=config["REGISTRATION_VERIFY_WITHIN"]
     )
     if not matches(email_digest, user.email):
-        raise InvalidToken("This link was sent to an address the account no longer uses.")
+        raise InvalidToken(gettext("This link was sent to an address the account no longer uses."))
     return user
 
 
@@ -185,8 +187,10 @@ def confirm(
     needed = None if same_browser or trust_link else proof_needed(user)
     if needed == "new_password":
         raise ProofRequired(
-            "This account was started with another way to log in. To confirm the address here, "
-            "set a password (this removes the other way in).",
+            gettext(
+                "This account was started with another way to log in. To confirm the address here, "
+                "set a password (this removes the other way in)."
+            ),
             code="CONFIRM_NEW_PASSWORD_REQUIRED",
             field="newPassword",
             field_code="presence",
@@ -206,7 +210,12 @@ def check_current_password(user: Any, password: Any, *, field: str) -> None:
     :raises RateLimited: too many wrong guesses at this account or from this client.
     """
     attempt = limits.reserve("failed_login", email=user.email)
-    if not isinstance(password, str) or not get_state().passwords.verify(user.password_hash, password):
+    try:
+        right = isinstance(password, str) and get_state().passwords.verify(user.password_hash, password)
+    except ServerBusy:  # no password was checked: the guess does not count
+        attempt.give_back()
+        raise
+    if not right:
         raise InvalidPassword(field=field, field_code="invalid")
     attempt.give_back()
 
@@ -264,7 +273,7 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
     """
     check_request_host()  # first: the answer must not depend on the address
     if not isinstance(email, str) or not email:
-        raise ValidationError("Enter your email address.", field="email", field_code="presence")
+        raise ValidationError(gettext("Enter your email address."), field="email", field_code="presence")
     normalized = normalize_email(email)
     limits.hit("resend", email=normalized)
     prevent = current_app.config["REGISTRATION_PREVENT_ENUMERATION"]
@@ -273,12 +282,12 @@ def resend(email: Any, *, redirect: str | None = None) -> bool:
         if prevent:
             rehearse_link_email("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
             return True
-        raise UserNotFound("No account uses this email address.")
+        raise UserNotFound(gettext("No account uses this email address."))
     if user.email_verified:
         if prevent:
             rehearse_link_email("verify", "registration.confirm", current_app.config["REGISTRATION_VERIFY_WITHIN"])
             return True
-        raise ValidationError("This email address is already confirmed.", field="email", field_code="verified")
+        raise ValidationError(gettext("This email address is already confirmed."), field="email", field_code="verified")
     # With enumeration prevention on, the answer comes before the email is sent, so that
     # its timing does not tell an unverified account from no account.
     sent = send_verification(user, redirect=redirect, detached=prevent)

@@ -42,6 +42,7 @@ from werkzeug.wrappers import Response
 from .. import reauth
 from .._compat import request_scoped
 from ..errors import OAuthError, ReauthenticationRequired, RegistrationError
+from ..flows.login import LoginStepRequired
 from ..redirects import safe_redirect
 from . import flows
 from .providers import TIMEOUT, Provider, get_providers
@@ -69,7 +70,10 @@ def wants_json() -> bool:
 
 
 def refusal(error: RegistrationError, provider: Provider | None = None) -> Response:
-    """The answer to a refused or failed dance: the error page, or LoopBack's JSON error."""
+    """The answer to a refused or failed dance: the error page, or LoopBack's JSON error.
+    A login that goes on with a second factor goes to the page that asks for it."""
+    if isinstance(error, LoginStepRequired) and not wants_json():
+        return redirect(error.location)
     if wants_json():
         response = jsonify(error.to_dict())
     else:

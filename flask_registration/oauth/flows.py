@@ -35,6 +35,7 @@ from flask import current_app
 
 from .. import limits, reauth, signals
 from ..errors import EmailNotVerified, OAuthError, ValidationError
+from ..flows.login import second_step
 from ..flows.methods import provider_title, tell_added
 from ..flows.sessions import start_session
 from ..flows.signup import announce_account, checked_new_user_data, create_account
@@ -109,7 +110,16 @@ def check_may_log_in(user: Any, provider: str) -> None:
 
 
 def start_oauth_session(user: Any, provider: str) -> None:
-    """Log ``user`` in through ``provider``: a new session, the signal, ``after_login``."""
+    """Log ``user`` in through ``provider``: a new session, the signal, ``after_login``.
+
+    An account with a second factor is asked for it first, as after a password
+    (:func:`~flask_registration.flows.login.second_step`): a provider stands for the
+    first factor only.
+
+    :raises LoginStepRequired: the account has a second factor (the face sends the
+        browser to the page that asks for it).
+    """
+    second_step(user, provider=provider)
     start_session(user)  # a new cookie session and session row, as a password login
     signals.oauth_logged_in.send(app_sender(), user=user, provider=provider)
     get_state().extension.hooks.run("after_login", user)

@@ -21,6 +21,7 @@ from wtforms import EmailField, HiddenField, SubmitField
 from wtforms.validators import DataRequired
 
 from ..errors import OAuthError, RegistrationError, ValidationError
+from ..i18n import gettext, lazy_gettext, ngettext
 from ..views import show_errors
 from . import flows
 from .dance import PENDING_KEY, PENDING_LINK_KEY, PENDING_MAX_AGE, answer, refusal, wants_json
@@ -37,9 +38,11 @@ class OAuthEmailForm(FlaskForm):
     """The address of a new account whose provider gave none."""
 
     email = EmailField(
-        "Email", validators=[DataRequired("Enter your email address.")], render_kw={"autocomplete": "email"}
+        lazy_gettext("Email"),
+        validators=[DataRequired(lazy_gettext("Enter your email address."))],
+        render_kw={"autocomplete": "email"},
     )
-    submit = SubmitField("Continue")
+    submit = SubmitField(lazy_gettext("Continue"))
 
 
 @bp.route("/login/<provider>/email", methods=["GET", "POST"])
@@ -53,7 +56,7 @@ def email(provider: str) -> Response | tuple[str, int]:
         or not isinstance(pending.get("at"), int)
         or time.time() - pending["at"] > PENDING_MAX_AGE
     ):
-        message = "There is no login waiting for an email address here, or it is too old. Please start again."
+        message = gettext("There is no login waiting for an email address here, or it is too old. Please start again.")
         return refusal(OAuthError(message, code="OAUTH_NOTHING_PENDING", status=400), spec)
     form = OAuthEmailForm()
     if form.validate_on_submit():
@@ -79,7 +82,7 @@ class OAuthConfirmForm(FlaskForm):
     """The emailed link's token, behind a button (opening a link changes nothing)."""
 
     token = HiddenField()
-    submit = SubmitField("Confirm and log in")
+    submit = SubmitField(lazy_gettext("Confirm and log in"))
 
 
 @bp.route("/login/<provider>/confirm", methods=["GET", "POST"])
@@ -99,10 +102,14 @@ def confirm(provider: str) -> Response | tuple[str, int]:
         or time.time() - pending["at"] > flows.PENDING_MAX_AGE.total_seconds()
         or not isinstance(pending.get("token"), dict)
     ):
-        title = spec.title if spec is not None else "the provider"
-        message = (
-            f"This link works only in the browser where you started logging in with {title}, and for "
-            f"{int(flows.PENDING_MAX_AGE.total_seconds() // 60)} minutes. Open it there, or start again."
+        title = spec.title if spec is not None else gettext("the provider")
+        message = ngettext(
+            "This link works only in the browser where you started logging in with %(title)s, and for "
+            "%(num)d minute. Open it there, or start again.",
+            "This link works only in the browser where you started logging in with %(title)s, and for "
+            "%(num)d minutes. Open it there, or start again.",
+            int(flows.PENDING_MAX_AGE.total_seconds() // 60),
+            title=title,
         )
         return refusal(OAuthError(message, code="OAUTH_NOTHING_PENDING", status=400), spec)
     if request.method == "GET" or not form.validate_on_submit():
@@ -134,7 +141,7 @@ connections_bp = Blueprint("registration_connections", __name__)
 class UnlinkForm(FlaskForm):
     """Nothing but the CSRF token: unlinking changes state."""
 
-    submit = SubmitField("Unlink")
+    submit = SubmitField(lazy_gettext("Unlink"))
 
 
 @connections_bp.get("/account/connections")
@@ -165,12 +172,14 @@ def _page(error: RegistrationError | None = None) -> tuple[str, int]:
 @login_required
 def unlink(provider: str) -> Response | tuple[str, int]:
     if not UnlinkForm().validate_on_submit():
-        return _page(RegistrationError("That request could not be checked. Please try again.", code="CSRF_FAILED"))
+        refused = gettext("That request could not be checked. Please try again.")
+        return _page(RegistrationError(refused, code="CSRF_FAILED"))
     try:
         flows.unlink_identity(current_user._get_current_object(), provider)
     except RegistrationError as exc:
         return _page(exc)
-    flash(f"{titles_by_name().get(provider, provider)} is no longer linked to your account.", "success")
+    title = titles_by_name().get(provider, provider)
+    flash(gettext("%(provider)s is no longer linked to your account.", provider=title), "success")
     return redirect(url_for(".connections"))
 
 

@@ -30,6 +30,7 @@ import requests
 from flask import Flask
 
 from ..errors import OAuthError
+from ..i18n import gettext
 from ..state import get_state
 
 
@@ -150,7 +151,11 @@ class Provider:
 
     def _failed(self, why: str) -> OAuthError:
         return OAuthError(
-            f"{self.title} did not tell us who you are ({why}). Please try again later.",
+            gettext(
+                "%(provider)s did not tell us who you are (%(why)s). Please try again later.",
+                provider=self.title,
+                why=why,
+            ),
             code="OAUTH_PROVIDER_ERROR",
             status=502,
         )
@@ -163,7 +168,7 @@ class Provider:
         """
         access_token = token.get("access_token") if isinstance(token, Mapping) else None
         if not isinstance(access_token, str) or not access_token:
-            raise self._failed("no access token")
+            raise self._failed(gettext("no access token"))
         with requests.Session() as http:
             http.headers.update({"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
 
@@ -171,25 +176,25 @@ class Provider:
                 try:
                     response = http.get(url, timeout=TIMEOUT)
                 except requests.RequestException:
-                    raise self._failed("it could not be reached") from None
+                    raise self._failed(gettext("it could not be reached")) from None
                 if response.status_code != 200:
-                    raise self._failed(f"its answer was HTTP {response.status_code}")
+                    raise self._failed(gettext("its answer was HTTP %(status)s", status=response.status_code))
                 try:
                     return response.json()
                 except ValueError:
-                    raise self._failed("its answer was not JSON") from None
+                    raise self._failed(gettext("its answer was not JSON")) from None
 
             if self.profile is not None:
                 profile = self.profile(get)
             elif self.userinfo_url:
                 profile = get(self.userinfo_url)
             else:  # checked at init_app
-                raise self._failed("no userinfo_url")
+                raise self._failed(gettext("no userinfo_url"))
         if not isinstance(profile, Mapping):
-            raise self._failed("its answer was not an object")
+            raise self._failed(gettext("its answer was not an object"))
         user_id = profile.get(self.id_key)
         if isinstance(user_id, bool) or not isinstance(user_id, str | int) or not 0 < len(str(user_id)) <= 255:
-            raise self._failed(f"no {self.id_key!r} in its answer")
+            raise self._failed(gettext("no %(key)s in its answer", key=repr(self.id_key)))
         email = profile.get(self.email_key) if self.email_key else None
         if not isinstance(email, str) or not email:
             email = None

@@ -15,7 +15,9 @@ from flask import Flask
 from sqlalchemy import Integer
 from sqlalchemy import inspect as sa_inspect
 
+from ..flows.profile import declared_fields
 from ..validation import EMAIL_MAX_LENGTH, FIELD_MAX_LENGTH
+from . import factors, lifecycle, profile
 from .parts import (
     MESSAGES,
     Schema,
@@ -47,6 +49,8 @@ def document(
     session_cookie: str = "session",
     identities: bool = False,
     loopback_confirm_links: bool = False,
+    profile_fields: dict[str, Schema] | None = None,
+    username_login: bool = False,
     sections: Iterable[tuple[dict[str, Schema], dict[str, Schema]]] = (),
 ) -> Schema:
     """The OpenAPI 3.1 document of the JSON API for these settings.
@@ -55,6 +59,8 @@ def document(
     :param user_fields: those of them that the user object shows (the model's columns).
     :param identities: whether third-party login is set up (the ``/me/identities`` routes).
     :param loopback_confirm_links: whether LoopBack's ``GET`` confirm routes are on.
+    :param profile_fields: the schema of each field of ``REGISTRATION_PROFILE_FIELDS``.
+    :param username_login: whether a login may give ``username`` instead of ``email``.
     :param sections: more ``(paths, schemas)`` pairs, each from a module of this package
         that describes one face's routes; operations on a path already listed are added
         beside the ones there.
@@ -104,23 +110,27 @@ def document(
     redirect = {302: {"description": MESSAGES[302], "headers": {"Location": {"$ref": "#/components/headers/Location"}}}}
 
     paths: dict[str, Schema] = {
-        "": {"post": post("Sign up", "SignupBody", (*body_errors, 429), signup_answer)},
+        "": {"post": post("Sign up", "SignupBody", (*body_errors, 429, 503), signup_answer)},
         "/confirm": {
             "post": post(
-                "Verify an address (with the account's password, or a new one)", "Confirm", (*body_errors, 404, 429)
+                "Verify an address (with the account's password, or a new one)",
+                "Confirm",
+                (*body_errors, 404, 429, 503),
             )
         },
         "/reauthenticate": {
             "post": post(
                 "Confirm it is you (marks this browser session)",
                 "Reauthenticate",
-                (*body_errors, 401, 429),
+                (*body_errors, 401, 429, 503),
                 security=logged_in,
             )
         },
         "/verify": {"post": post("Send the link again", "Email", (*body_errors, *enum_404, 429))},
         "/login": {
-            "post": post("Log in", "Login", (*body_errors, 401, 429), {200: json_response("Logged in", login_result)})
+            "post": post(
+                "Log in", "Login", (*body_errors, 401, 429, 503), {200: json_response("Logged in", login_result)}
+            )
         },
         "/logout": {"post": operation("Log out", none, (403,))},
         "/logout-all": {"post": operation("Log out everywhere", none, (401, 403), security=logged_in)},
@@ -130,15 +140,15 @@ def document(
             )
         },
         "/reset": {"post": post("Ask for a reset link", "Email", (*body_errors, *enum_404, 429))},
-        "/reset-password": {"post": post("Set a new password", "ResetPassword", (*body_errors, 404))},
+        "/reset-password": {"post": post("Set a new password", "ResetPassword", (*body_errors, 404, 503))},
         "/change-password": {
-            "post": post("Change the password", "ChangePassword", (*body_errors, 401, 429), security=logged_in)
+            "post": post("Change the password", "ChangePassword", (*body_errors, 401, 429, 503), security=logged_in)
         },
         "/change-email": {
             "post": post(
                 "Ask to change the address",
                 "ChangeEmail",
-                (*body_errors, 401, 429),
+                (*body_errors, 401, 429, 503),
                 {202: json_response("The link was sent to the new address", ref("ChangeEmailAccepted"))},
                 security=logged_in,
             )
@@ -192,7 +202,16 @@ def document(
                 "Unlink a provider", none, (401, 403, 404, 409), parameters=provider, security=logged_in
             )
         }
-    for more_paths, more_schemas in sections:
+    # The profile (profile_api), an account's end (lifecycle_api), then the callers' sections.
+    profile_paths = profile.section(
+        fields=profile_fields or {},
+        id_schema=user["properties"]["id"],
+        logged_in=logged_in,
+        reading=reading,
+        username_login=username_login,
+    )
+    ends = lifecycle.section(id_schema=user["properties"]["id"], logged_in=logged_in, reading=reading)
+    for more_paths, more_schemas in (profile_paths, ends, *sections):
         for path, item in more_paths.items():
             paths[path] = {**paths.get(path, {}), **item}
         schemas.update(more_schemas)
@@ -238,15 +257,7 @@ def document(
                     ["uid", "token"], {"uid": text, "token": text, "password": text, "newPassword": password}
                 ),
                 "Reauthenticate": obj(["password"], {"password": text}),
-                "Login": obj(
-                    ["email", "password"],
-                    {
-                        "email": text,
-                        "password": text,
-                        "remember": {"type": "boolean"},
-                        "ttl": {"type": "integer", "minimum": 1, "maximum": max_ttl},
-                    },
-                ),
+                "Login": login_schema(text, max_ttl, username_login),
                 "ResetPassword": obj(["token", "newPassword"], {"token": text, "newPassword": password}),
                 "ChangePassword": obj(["oldPassword", "newPassword"], {"oldPassword": text, "newPassword": password}),
                 "ChangeEmail": obj(["newEmail", "password"], {"newEmail": address, "password": text}),
@@ -265,6 +276,20 @@ def document(
     }
 
 
+def login_schema(text: Schema, max_ttl: int, username_login: bool) -> Schema:
+    """The login body: ``email`` and ``password``; with username login, ``username`` may
+    stand in for ``email`` (neither: 400 ``USERNAME_EMAIL_REQUIRED``)."""
+    names = {"email": text, "username": text} if username_login else {"email": text}
+    ttl = {"type": "integer", "minimum": 1, "maximum": max_ttl}
+    login = obj(
+        ["password"] if username_login else ["email", "password"],
+        {**names, "password": text, "remember": {"type": "boolean"}, "ttl": ttl},
+    )
+    if username_login:
+        login["anyOf"] = [{"required": ["email"]}, {"required": ["username"]}]
+    return login
+
+
 def for_app(app: Flask) -> Schema:
     """The document for ``app``'s settings and user model."""
     config = app.config
@@ -280,6 +305,8 @@ def for_app(app: Flask) -> Schema:
             signup_fields[name] = user_fields[name] = column_schema(column)
         else:  # not a column: it only reaches the hooks
             signup_fields[name] = {"type": ["string", "number", "boolean", "null"], "maxLength": FIELD_MAX_LENGTH}
+    profile_fields = {name: column_schema(columns[name]) for name in declared_fields(app)}
+    user_fields.update(profile_fields)
     id_column = columns.id
     id_schema = {"type": "integer"} if isinstance(id_column.type, Integer) else {"type": "string"}
     return document(
@@ -295,4 +322,21 @@ def for_app(app: Flask) -> Schema:
         session_cookie=config["SESSION_COOKIE_NAME"],
         identities="registration_connections_api" in app.blueprints,
         loopback_confirm_links=config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"],
+        profile_fields=profile_fields,
+        username_login="username" in config["REGISTRATION_LOGIN_FIELDS"],
+        # Second factors' routes, when the app has a factor model (flask_registration.factors).
+        sections=[
+            factors.section(
+                access_tokens=state.store.token_model is not None,
+                id_schema=id_schema,
+                prevent_enumeration=config["REGISTRATION_PREVENT_ENUMERATION"],
+                login=login_schema(
+                    {"type": "string", "minLength": 1},
+                    int(config["REGISTRATION_ACCESS_TOKEN_MAX_TTL"].total_seconds()),
+                    "username" in config["REGISTRATION_LOGIN_FIELDS"],
+                ),
+            )
+        ]
+        if state.factors
+        else [],
     )

@@ -24,11 +24,12 @@ MESSAGES = {
     401: "Not logged in, or the login was refused",
     403: "A cookie-authenticated request without a valid `X-CSRFToken` header",
     404: "No such account: deleted since the link was sent, or (enumeration prevention off) the address has none",
-    409: "The provider is the account's only way to log in",
+    409: "A conflict: the provider is the account's only way to log in, or other rows still refer to the account",
     413: "The body is over `REGISTRATION_MAX_BODY_SIZE`",
     415: "The body was not sent as `application/json`",
     422: "The data is not acceptable (details name the fields)",
     429: "Too many attempts: wait `Retry-After` seconds",
+    503: "Too many passwords are being checked at once: try again after `Retry-After` seconds (`SERVER_BUSY`)",
 }
 
 
@@ -90,7 +91,7 @@ def error_response(status: int) -> Schema:
         ]
     }
     response: Schema = {"description": MESSAGES[status], "content": {"application/json": {"schema": schema}}}
-    if status == 429:
+    if status in (429, 503):
         response["headers"] = {"Retry-After": {"$ref": "#/components/headers/RetryAfter"}}
     return response
 
