@@ -36,7 +36,9 @@ run_pytest() {
   echo "== pytest ($label)"
   local log; log=$(mktemp)
   set +e
-  .venv/bin/python -m pytest "$@" 2>&1 | tee "$log"
+  # On every core (pytest-xdist): each worker gets a database and a Redis database of its
+  # own (tests/conftest.py). PYTEST_WORKERS=0 runs in this one process.
+  .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   set -e
   grep -E "^(FAILED|ERROR) " "$log" | sed "s/^/[$label] /" >> "$failures" || true

@@ -23,6 +23,41 @@ from tests.models import db, make_app
 from tests.smtp import Mailbox, MailHandler
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``-n 2``), give each worker a database and a Redis database of
+    its own: every test creates and drops its tables, and resets its rate-limit keys."""
+    import os
+    import re
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url and url.startswith("postgresql"):
+        os.environ["TEST_DATABASE_URL"] = worker_database(url, worker)
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if redis_url:
+        number = int(re.sub(r"\D", "", worker) or 0)
+        os.environ["TEST_REDIS_URL"] = re.sub(r"/\d*$", f"/{number + 1}", redis_url)
+
+
+def worker_database(url: str, worker: str) -> str:
+    """A fresh PostgreSQL database named after ``url``'s and the xdist worker; its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @contextmanager
 def serve(app: Flask, port: int) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1:``port`` in a thread; yield its base URL."""
