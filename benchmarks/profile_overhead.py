@@ -9,284 +9,38 @@ Usage (from the repository root, in the project's virtualenv)::
 Each app runs in its own process (``worker.py``), driven over a pipe as ``run.py``
 drives it. For each operation:
 
-1. **Time, plain**: batches of requests, the two apps taking turns (A B A B ...); the
-   ratio is this app's median latency over the floor's, per round. No instrumentation.
+1. **Time, plain**: batches of requests, the apps taking turns (A B C A B C ...); the
+   ratios are flask_registration's median latency, and CPU time of the process per
+   request, over the floor's, per round. No instrumentation. A login is also compared
+   with the floor that writes a row per login as flask_registration does.
 2. **Counts**: ``count`` requests under a ``sys.setprofile`` tracer that counts every
    function call (Python and C), SQL statement and commit, each charged to the
-   outermost *layer* it runs in (below), and every thread started. Counts do not depend
-   on the machine's load: they are what to compare from run to run.
+   outermost *layer* it runs in (``overhead_layers.LAYERS``), and every thread started.
+   Counts do not depend on the machine's load: they are what to compare between runs.
 3. **Time per layer**: ``count`` more requests with a timer around each layer's entry
    points only (a few per request, so the figures stay close to the plain ones); the
    time of nested layers goes to the outermost one, what no layer holds to "Flask,
    Werkzeug, the test client".
 
-On a loaded machine the times wander (the min..max of the ratios shows how much); the
-counts do not.
+On a loaded machine the times wander (the min..max of the ratios shows how much), the
+CPU times less; the counts do not.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import gc
-import importlib
+import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
-import types
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from overhead_layers import LAYERS, REST
+
 HERE = Path(__file__).resolve().parent
-
-#: The layers, by their entry points (``module:Qualified.name``). A call is charged to the
-#: outermost layer on the stack; the same names serve both apps (the floor calls the
-#: libraries directly, flask_registration through its own functions).
-LAYERS: dict[str, tuple[str, ...]] = {
-    "library request hooks (API guard, body limit, frame headers)": (
-        "flask_registration.jsonface:guard",
-        "flask_registration.extension:_limit_body",
-        "flask_registration.headers:add_frame_headers",
-        "flask_registration._compat:exempt_from_csrf_protect",
-    ),
-    "rate limits (Flask-Limiter, memory)": (
-        "flask_registration.limits:_take",
-        "flask_registration.limits:Attempt.give_back",
-    ),
-    "Flask-Limiter's request hooks (every request)": (
-        "flask_limiter._extension:Limiter._check_request_limit",
-        "flask_limiter._extension:Limiter._Limiter__inject_headers",
-        "flask_limiter._extension:Limiter._Limiter__release_context",
-    ),
-    "JSON body and field checks": (
-        "flask_registration.jsonface:read_body",
-        "flask_registration.validation:check_payload",
-        "flask_registration.validation:check_password",
-        "flask_registration.flows.signup:check_column_values",
-        "flask_registration.usernames:normalize_username_field",
-        "flask_registration.flows.access:check_ttl",
-        "flask_registration.links:check_request_host",
-        "werkzeug.wrappers.request:Request.get_json",
-    ),
-    "address check (email-validator)": (
-        "flask_registration.validation:normalize_email",
-        "email_validator:validate_email",
-    ),
-    "password hash (cheap argon2)": (
-        "flask_registration.passwords:Passwords.hash",
-        "flask_registration.passwords:Passwords.verify",
-        "flask_registration.passwords:Passwords.needs_rehash",
-        "argon2:PasswordHasher.hash",
-        "argon2:PasswordHasher.verify",
-    ),
-    "SQL: look-up, insert, commit, re-reads": (
-        "sqlalchemy.orm.session:Session.execute",
-        "sqlalchemy.orm.session:Session.scalars",
-        "sqlalchemy.orm.session:Session.get",
-        "sqlalchemy.orm.session:Session.commit",
-        "sqlalchemy.orm.session:Session.flush",
-        "sqlalchemy.orm.state:InstanceState._load_expired",
-    ),
-    "login session row (insert, commit)": ("flask_registration.session_store:SessionStore.create",),
-    "login: new cookie session, Flask-Login, re-auth mark": (
-        "flask_registration.flows.sessions:_regenerate",
-        "flask_login.utils:login_user",
-        "flask_login.login_manager:LoginManager._update_remember_cookie",
-        "flask_registration.reauth:mark",
-    ),
-    "signals (blinker; Flask's too)": ("blinker.base:Signal.send",),
-    "hooks (before_*, after_*)": ("flask_registration.hooks:HookRegistry.run",),
-    "verification email (token, link, 2 templates)": (
-        "flask_registration.flows.verify:send_verification",
-        "flask.templating:render_template",
-        "flask.helpers:url_for",
-        "itsdangerous.serializer:Serializer.dumps",
-    ),
-    "cookie session (open, save)": (
-        "flask.sessions:SecureCookieSessionInterface.open_session",
-        "flask.sessions:SecureCookieSessionInterface.save_session",
-    ),
-    "JSON answer (user_json, jsonify)": ("flask_registration.api:user_json", "flask.json:jsonify"),
-}
-REST = "Flask, Werkzeug, the test client, the view"
-
-
-def resolve(target: str) -> tuple[Any, str, Callable[..., Any]]:
-    """``(owner, attribute, function)`` of ``module:Qual.name``: the class or module that
-    holds it, and the plain function (methods too)."""
-    module_name, _, qualname = target.partition(":")
-    owner: Any = importlib.import_module(module_name)
-    *path, name = qualname.split(".")
-    for part in path:
-        owner = getattr(owner, part)
-    function = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
-    return owner, name, function
-
-
-def entry_points() -> list[tuple[str, Any, str, Callable[..., Any]]]:
-    """Every layer's entry points that this process has (the floor lacks the library's)."""
-    found = []
-    for layer, targets in LAYERS.items():
-        for target in targets:
-            try:
-                owner, name, function = resolve(target)
-            except (ImportError, AttributeError, KeyError):
-                continue
-            found.append((layer, owner, name, function))
-    return found
-
-
-# -- counts: a tracer --------------------------------------------------------------------
-
-
-class CallCounter:
-    """Counts calls, SQL statements and commits per outermost layer, and thread starts."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.codes = {function.__code__: layer for layer, _, _, function in entry_points()}
-        self.thread_start = threading.Thread.start.__code__
-        self.calls: Counter[str] = Counter()
-        self.sql: Counter[str] = Counter()
-        self.commits: Counter[str] = Counter()
-        self.threads = 0
-        self.layer = REST
-        self.frame: Any = None
-
-    def _trace(self, frame: Any, event: str, _arg: Any) -> None:
-        if event == "call":
-            if self.frame is None and frame.f_code in self.codes:
-                self.frame, self.layer = frame, self.codes[frame.f_code]
-            elif frame.f_code is self.thread_start:
-                self.threads += 1
-            self.calls[self.layer] += 1
-        elif event == "c_call":
-            self.calls[self.layer] += 1
-        elif event == "return" and frame is self.frame:
-            self.frame, self.layer = None, REST
-
-    def _statement(self, *_args: Any) -> None:
-        self.sql[self.layer] += 1
-
-    def _commit(self, *_args: Any) -> None:
-        self.commits[self.layer] += 1
-
-    def run(self, request: Callable[[], Any], n: int) -> None:
-        from sqlalchemy import event
-
-        event.listen(self.engine, "before_cursor_execute", self._statement)
-        event.listen(self.engine, "commit", self._commit)
-        sys.setprofile(self._trace)
-        try:
-            for _ in range(n):
-                request()
-        finally:
-            sys.setprofile(None)
-            event.remove(self.engine, "before_cursor_execute", self._statement)
-            event.remove(self.engine, "commit", self._commit)
-
-
-# -- time: a timer around each entry point ------------------------------------------------
-
-
-class LayerTimer:
-    """Wall time per outermost layer: each entry point is replaced, wherever the process
-    holds it (module and class attributes, the app's lists of request functions), by a
-    wrapper that times it when no other layer is running."""
-
-    def __init__(self) -> None:
-        self.seconds: Counter[str] = Counter()
-        self.active: str | None = None
-        self.undo: list[Callable[[], None]] = []
-
-    def _wrap(self, layer: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(function)
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if self.active is not None:
-                return function(*args, **kwargs)
-            self.active = layer
-            start = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.seconds[layer] += time.perf_counter() - start
-                self.active = None
-
-        return timed
-
-    def _replace_in(self, holder: Any, old: Any, new: Any) -> None:
-        if isinstance(holder, list):
-            for i, item in enumerate(holder):
-                if item is old:
-                    holder[i] = new
-                    self.undo.append(functools.partial(holder.__setitem__, i, old))
-        elif isinstance(holder, dict) and not ("__module__" in holder and "__qualname__" in holder):
-            for key, value in list(holder.items()):  # a module's namespace, a registry
-                if value is old:
-                    holder[key] = new
-                    self.undo.append(functools.partial(holder.__setitem__, key, old))
-
-    def install(self) -> None:
-        for layer, owner, name, function in entry_points():
-            wrapper = self._wrap(layer, function)
-            if isinstance(owner, type):  # a method: the class, and bound copies kept in lists
-                setattr(owner, name, wrapper)
-                self.undo.append(functools.partial(setattr, owner, name, function))
-                for bound in gc.get_referrers(function):
-                    if isinstance(bound, types.MethodType):
-                        rebound: Any = types.MethodType(wrapper, bound.__self__)
-                    elif isinstance(bound, functools.partial) and bound.func is function:
-                        rebound = functools.partial(wrapper, *bound.args, **bound.keywords)
-                    else:
-                        continue
-                    for holder in gc.get_referrers(bound):
-                        self._replace_in(holder, bound, rebound)
-            else:  # a function: every namespace and list that holds it
-                for holder in gc.get_referrers(function):
-                    self._replace_in(holder, function, wrapper)
-
-    def uninstall(self) -> None:
-        while self.undo:
-            self.undo.pop()()
-
-
-# -- in the worker process ----------------------------------------------------------------
-
-
-def measure(worker: Any, op: str, n: int) -> dict[str, Any]:
-    """Counts, then time per layer, of ``n`` requests of ``op`` each (``worker.py``'s
-    ``layers`` command)."""
-    request = getattr(worker, op)
-    with worker.app.app_context():
-        engine = worker.app.extensions["sqlalchemy"].engine
-    counter = CallCounter(engine)
-    counter.run(request, n)
-    timer = LayerTimer()
-    timer.install()
-    try:
-        start = time.perf_counter()
-        for _ in range(n):
-            request()
-        wall = time.perf_counter() - start
-    finally:
-        timer.uninstall()
-    return {
-        "calls": dict(counter.calls),
-        "sql": dict(counter.sql),
-        "commits": dict(counter.commits),
-        "threads": counter.threads,
-        "seconds": {**timer.seconds, REST: wall - sum(timer.seconds.values())},
-        "wall": wall,
-        "n": n,
-    }
-
-
-# -- the orchestrator ----------------------------------------------------------------------
 
 
 @dataclass
@@ -337,24 +91,24 @@ def print_report(op: str, rounds: dict[str, dict[str, list[float]]], layers: dic
         print(f"  {label:17}" + "".join(f"{sum(layers[a][key].values()) / layers[a]['n']:>22.1f}" for a in apps))
     print(f"  {'threads started':17}" + "".join(f"{layers[a]['threads'] / layers[a]['n']:>22.2f}" for a in apps))
     print(f"  {'ms (timed pass)':17}" + "".join(f"{layers[a]['wall'] / layers[a]['n'] * 1000:>22.3f}" for a in apps))
-    header = f"\n  {'layer':52}"
-    for what in ("ms", "calls", "SQL", "commits"):
-        header += "".join(
-            f"{what + ' ' + SHORT[a] if i == 0 else SHORT[a]:>{14 if i == 0 else 6}}" for i, a in enumerate(apps)
-        )
-    print(header)
+    header = [f"{what} {SHORT[apps[0]]}" if i == 0 else SHORT[a] for what in WHAT for i, a in enumerate(apps)]
+    print(
+        f"\n  {'layer':52}" + "".join(_columns(header[i : i + len(apps)], "") for i in range(0, len(header), len(apps)))
+    )
     for layer in [*LAYERS, REST]:
         ms = [layers[a]["seconds"].get(layer, 0.0) / layers[a]["n"] * 1000 for a in apps]
-        counts = {
-            key: [layers[a][key].get(layer, 0) / layers[a]["n"] for a in apps] for key in ("calls", "sql", "commits")
-        }
-        if not any(ms) and not any(map(any, counts.values())):
-            continue
-        row = f"  {layer[:52]:52}" + "".join(f"{v:>{14 if i == 0 else 6}.2f}" for i, v in enumerate(ms))
-        row += "".join(f"{v:>{14 if i == 0 else 6}.0f}" for i, v in enumerate(counts["calls"]))
-        for key in ("sql", "commits"):
-            row += "".join(f"{v:>{14 if i == 0 else 6}.1f}" for i, v in enumerate(counts[key]))
-        print(row)
+        counts = {key: [layers[a][key].get(layer, 0) / layers[a]["n"] for a in apps] for key in WHAT[1:]}
+        if any(ms) or any(map(any, counts.values())):
+            row = _columns(ms, ".2f") + _columns(counts["calls"], ".0f")
+            print(f"  {layer[:52]:52}{row}{_columns(counts['sql'], '.1f')}{_columns(counts['commits'], '.1f')}")
+
+
+WHAT = ("ms", "calls", "sql", "commits")
+
+
+def _columns(values: list[Any], spec: str) -> str:
+    """``values`` right-aligned, the first in 14 characters (with its heading), the others in 6."""
+    return "".join(f"{v:>{14 if i == 0 else 6}{spec}}" for i, v in enumerate(values))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds of the plain timing")
     parser.add_argument("--batch", type=int, default=40, help="requests per app and round of the plain timing")
     parser.add_argument("--warmup", type=int, default=20, help="requests of each operation first, not measured")
+    parser.add_argument(
+        "--package",
+        metavar="TREE",
+        help="profile the package and demo of another checkout (a tree before a change) as flask_registration",
+    )
     parser.add_argument(
         "--tmpfs",
         action="store_true",
@@ -377,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     print("flask_registration overhead profile (in-process test clients, SQLite files, cheap argon2)")
     print(f"machine: {machine()}")
     print(f"versions: {versions(['ours'])}")
-    print(f"package: {package_description(REPO)}")
+    tree = Path(args.package).resolve() if args.package else REPO
+    print(f"package: {package_description(tree)}")
+    if args.package:  # worker.py takes the package (and demo_app.py the demo) from there
+        os.environ["BENCH_PACKAGE_ROOT"] = str(tree)
     started = time.monotonic()
     where = "/dev/shm" if args.tmpfs else None
     print(f"SQLite files: {'in /dev/shm (tmpfs: no disk sync)' if args.tmpfs else 'in a temporary folder on disk'}")

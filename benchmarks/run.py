@@ -44,8 +44,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 VENV = HERE / ".venv"
 VENV_REQUIREMENTS = ["flask-security-too>=5.4", "gunicorn>=22", "pyinstrument>=4.6"]
-#: What the ``bench`` extra brings (``--load`` and ``--scale``), as imported.
-BENCH_MODULES = "locust, matplotlib, psycopg, aiosmtpd"
+#: What the ``bench`` extra brings (``--load`` and ``--scale``), and the ``mfa`` extra
+#: the demo's second factors need, as imported.
+BENCH_MODULES = "locust, matplotlib, psycopg, aiosmtpd, pyotp, segno, webauthn"
 
 NAMES = {
     "ours": "flask_registration",
@@ -94,7 +95,7 @@ def ensure_venv_and_reexec(argv: list[str]) -> None:
     probe = [str(python), "-c", "import flask_registration, flask_security, gunicorn, pyinstrument, " + BENCH_MODULES]
     if subprocess.run(probe, capture_output=True).returncode != 0:
         print(
-            "== pip install -e .[bench] " + " ".join(VENV_REQUIREMENTS) + f" (into {VENV.relative_to(REPO)})",
+            "== pip install -e .[bench,mfa] " + " ".join(VENV_REQUIREMENTS) + f" (into {VENV.relative_to(REPO)})",
             flush=True,
         )
         subprocess.run(
@@ -106,7 +107,7 @@ def ensure_venv_and_reexec(argv: list[str]) -> None:
                 "-q",
                 "--disable-pip-version-check",
                 "-e",
-                f"{REPO}[bench]",
+                f"{REPO}[bench,mfa]",
                 *VENV_REQUIREMENTS,
             ],
             check=True,

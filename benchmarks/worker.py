@@ -257,7 +257,7 @@ def serve(protocol: Any, name: str, params: str, directory: str) -> None:
             elif command["cmd"] == "profile":
                 reply = {"ok": True, "text": worker.profile(command["op"], command["n"])}
             elif command["cmd"] == "layers":  # profile_overhead.py: counts and time per layer
-                from profile_overhead import measure
+                from overhead_layers import measure
 
                 reply = {"ok": True, **measure(worker, command["op"], command["n"])}
             elif command["cmd"] == "report":

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from . import flows, reauth
 from ._compat import remember_cookie_in_use
-from .errors import RegistrationError, TokenExpired, ValidationError
+from .errors import InvalidToken, RegistrationError, TokenExpired, ValidationError
 from .forms import (
     CancelEmailChangeForm,
     ChangeEmailForm,
@@ -20,10 +20,14 @@ from .forms import (
     ReauthLinkForm,
     ResetPasswordForm,
 )
+from .i18n import N_, gettext
 from .redirects import safe_redirect
 from .state import get_state
 from .validation import normalize_email
 from .views import Page, bp, check_password_field, form_status, show_check_errors, show_errors
+
+#: What a page says when its form's CSRF token was refused.
+EXPIRED_FORM = N_("This form has expired or did not come from this site. Please try again.")
 
 
 def _message(title: str, message: str, status: int = 200, **links: str) -> Page:
@@ -34,10 +38,14 @@ def _message(title: str, message: str, status: int = 200, **links: str) -> Page:
 
 def _link_error(exc: RegistrationError) -> Page:
     """The page for an emailed link that does not work (a change of address)."""
-    title = "This link has expired" if isinstance(exc, TokenExpired) else "This link is not valid"
+    expired = isinstance(exc, TokenExpired)
+    title = gettext("This link has expired") if expired else gettext("This link is not valid")
     body = exc.message
-    if body.rstrip(".") == title:  # the heading says it already: say what to do instead
-        body = "It may be incomplete, or a newer link may have replaced it. Ask for a new one on your account page."
+    said = TokenExpired.default_message if expired else InvalidToken.default_message
+    if body == gettext(said):  # the heading says it already: say what to do instead
+        body = gettext(
+            "It may be incomplete, or a newer link may have replaced it. Ask for a new one on your account page."
+        )
     return _message(title, body, exc.status)
 
 
@@ -71,9 +79,11 @@ def forgot_password() -> Page:
             show_errors(form, exc)
         else:
             return _message(
-                "Check your email",
-                "If that address belongs to an account, we have emailed a link to it. "
-                "Open the link to set a new password.",
+                gettext("Check your email"),
+                gettext(
+                    "If that address belongs to an account, we have emailed a link to it. "
+                    "Open the link to set a new password."
+                ),
             )
     return _form_page("registration/forgot_password.html", form)
 
@@ -94,8 +104,8 @@ def reset_password() -> Page:
         except RegistrationError as exc:
             show_errors(form, exc)
         else:
-            message = "Your password has been changed. You can log in with it now."
-            return _message("Password changed", message, login="Log in")
+            message = gettext("Your password has been changed. You can log in with it now.")
+            return _message(gettext("Password changed"), message, login=gettext("Log in"))
     elif form.is_submitted():
         show_check_errors(form, check_password_field(form))
     return _form_page("registration/reset_password.html", form)
@@ -117,8 +127,8 @@ def change_password() -> Page:
             show_errors(form, exc)
         else:
             return _message(
-                "Password changed",
-                "Your password has been changed, and you have been logged out everywhere else.",
+                gettext("Password changed"),
+                gettext("Your password has been changed, and you have been logged out everywhere else."),
             )
     elif form.is_submitted():
         show_check_errors(form, check_password_field(form))
@@ -137,9 +147,11 @@ def change_email() -> Page:
             show_errors(form, exc)
         else:
             return _message(
-                "Check your new inbox",
-                "We have emailed a link to the new address. Open it to finish the change. "
-                "Until then, your account keeps its current address.",
+                gettext("Check your new inbox"),
+                gettext(
+                    "We have emailed a link to the new address. Open it to finish the change. "
+                    "Until then, your account keeps its current address."
+                ),
             )
     elif form.is_submitted() and form.new_email.data:
         show_check_errors(form, lambda: _check_new_email(form.new_email.data))
@@ -150,9 +162,11 @@ def change_email() -> Page:
 @login_required
 def cancel_email_change() -> Page:
     if not CancelEmailChangeForm().validate_on_submit():
-        return _message("Not cancelled", "This form has expired or did not come from this site. Please try again.", 400)
+        return _message(gettext("Not cancelled"), gettext(EXPIRED_FORM), 400)
     flows.cancel_email_change(current_user._get_current_object())
-    return _message("Change cancelled", "Your email address stays the same. The link we sent no longer works.")
+    return _message(
+        gettext("Change cancelled"), gettext("Your email address stays the same. The link we sent no longer works.")
+    )
 
 
 def _check_new_email(value: str) -> None:
@@ -179,8 +193,8 @@ def confirm_email() -> Page:
         user = flows.confirm_email_change(form.uid.data, form.token.data)
     except RegistrationError as exc:
         reasons = [m for errors in exc.fields.values() for _, m in errors] or [exc.message]
-        return _message("The address was not changed", " ".join(reasons), exc.status)
-    return _message("Email address changed", f"Your account now uses {user.email}.")
+        return _message(gettext("The address was not changed"), " ".join(reasons), exc.status)
+    return _message(gettext("Email address changed"), gettext("Your account now uses %(email)s.", email=user.email))
 
 
 def _after_reauth(next_url: str | None) -> Page:
@@ -215,11 +229,11 @@ def reauthenticate() -> Page:
 def reauthenticate_email() -> Page:
     form = ReauthEmailForm()
     if not form.validate_on_submit():
-        return _message("Not sent", "This form has expired or did not come from this site. Please try again.", 400)
+        return _message(gettext("Not sent"), gettext(EXPIRED_FORM), 400)
     flows.reauth.send_reauth_link(current_user._get_current_object(), next_url=form.next.data)
     return _message(
-        "Check your email",
-        "We have emailed you a link. Open it in this browser and press its button to confirm it is you.",
+        gettext("Check your email"),
+        gettext("We have emailed you a link. Open it in this browser and press its button to confirm it is you."),
     )
 
 
@@ -237,6 +251,6 @@ def reauthenticate_link() -> Page:
     try:
         flows.reauth.user_for_reauth_link(form.uid.data, form.token.data, user)
     except RegistrationError as exc:
-        return _message("This link does not work", exc.message, exc.status)
+        return _message(gettext("This link does not work"), exc.message, exc.status)
     reauth.mark(user)
     return _after_reauth(form.next.data)

@@ -21,6 +21,7 @@ from .errors import (
     ValidationError,
 )
 from .flows.profile import declared_fields
+from .i18n import gettext
 from .jsonface import iso_time, json_blueprint, logged_in_user, no_content, read_body
 from .redirects import safe_redirect
 from .state import get_state
@@ -59,21 +60,17 @@ def signup_answer(result: flows.SignupResult) -> tuple[Response, int]:
     a new and a taken address while enumeration is prevented, else 201 with the user."""
     if current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
         sends = current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]
-        message = "Check your email to finish signing up." if sends else "Thank you for signing up."
+        message = gettext("Check your email to finish signing up.") if sends else gettext("Thank you for signing up.")
         return jsonify({"email": result.email, "emailSent": result.email_sent, "message": message}), 202
     return jsonify({**user_json(result.user), "emailSent": result.email_sent}), 201
 
 
-def _loopback_get_only(what: str, body: str) -> None:
-    """Refuse LoopBack's link-opening GET (405 ``CONFIRM_BY_POST``) unless
-    ``REGISTRATION_LOOPBACK_CONFIRM_LINKS`` is on: a mail scanner opening a link must
-    change nothing."""
+def _loopback_get_only(message: str) -> None:
+    """Refuse LoopBack's link-opening GET (405 ``CONFIRM_BY_POST``, saying ``message``)
+    unless ``REGISTRATION_LOOPBACK_CONFIRM_LINKS`` is on: a mail scanner opening a link
+    must change nothing."""
     if not current_app.config["REGISTRATION_LOOPBACK_CONFIRM_LINKS"]:
-        raise RegistrationError(
-            f"{what} with POST {request.path} and a JSON body {body}: opening a link must change nothing.",
-            code="CONFIRM_BY_POST",
-            status=405,
-        )
+        raise RegistrationError(message, code="CONFIRM_BY_POST", status=405)
 
 
 @bp.get("/confirm")
@@ -82,7 +79,13 @@ def confirm() -> WerkzeugResponse:
     verifies on opening (204, or 302 to a local redirect). Only with
     ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``; otherwise 405 ``CONFIRM_BY_POST``: a mail
     scanner opening a link must change nothing."""
-    _loopback_get_only("Confirm an address", "{uid, token, password}")
+    _loopback_get_only(
+        gettext(
+            "Confirm an address with POST %(path)s and a JSON body {uid, token, password}: "
+            "opening a link must change nothing.",
+            path=request.path,
+        )
+    )
     flows.confirm(request.args.get("uid"), request.args.get("token"), trust_link=True)
     target = safe_redirect(request.args.get("redirect"))
     if target:
@@ -98,7 +101,7 @@ def _link_body(body: Any, optional: tuple[str, ...] = ()) -> dict[str, Any]:
     passwords = {k: body.pop(k) for k in optional if isinstance(body, dict) and k in body}
     checked = check_payload(body, required=("uid", "token"))
     problems = {
-        k: [("type", f"The {field_label(k)} must be text.")]
+        k: [("type", gettext("The %(field)s must be text.", field=field_label(k)))]
         for k, v in passwords.items()
         if v is not None and not (isinstance(v, str) and is_clean_text(v))
     }
@@ -131,7 +134,9 @@ def reauthenticate() -> Response:
     user = logged_in_user()
     if flows.current_access_token() is not None:
         raise RegistrationError(
-            "Re-authentication is kept by a browser session; a request made with an access token cannot hold it.",
+            gettext(
+                "Re-authentication is kept by a browser session; a request made with an access token cannot hold it."
+            ),
             code="SESSION_REQUIRED",
             status=400,
         )
@@ -140,7 +145,9 @@ def reauthenticate() -> Response:
     if factors is not None and factors.reauthenticate is not None and isinstance(body, dict) and "credential" in body:
         check_payload({k: v for k, v in body.items() if k != "credential"}, required=())
         if not isinstance(body["credential"], dict):
-            raise ValidationError.from_fields({"credential": [("type", "Send the passkey's answer as an object.")]})
+            raise ValidationError.from_fields(
+                {"credential": [("type", gettext("Send the passkey's answer as an object."))]}
+            )
         factors.reauthenticate(user, body["credential"])
     else:
         flows.reauth.reauthenticate(user, check_payload(body, required=("password",))["password"])
@@ -231,7 +238,7 @@ def change_email() -> tuple[Response, int]:
     user = logged_in_user()
     body = check_payload(read_body(), required=("newEmail", "password"))
     sent = flows.request_email_change(user, body["newEmail"], body["password"])
-    return jsonify({"emailSent": sent, "message": "Follow the link sent to the new address."}), 202
+    return jsonify({"emailSent": sent, "message": gettext("Follow the link sent to the new address.")}), 202
 
 
 @bp.post("/change-email/cancel")
@@ -246,7 +253,13 @@ def confirm_email() -> WerkzeugResponse:
     """``GET /api/users/confirm-email?uid=&token=&redirect=``: applies the new address on
     opening (204, or 302 to a local path), only with ``REGISTRATION_LOOPBACK_CONFIRM_LINKS``;
     otherwise 405 ``CONFIRM_BY_POST``."""
-    _loopback_get_only("Confirm a new address", "{uid, token}")
+    _loopback_get_only(
+        gettext(
+            "Confirm a new address with POST %(path)s and a JSON body {uid, token}: "
+            "opening a link must change nothing.",
+            path=request.path,
+        )
+    )
     flows.confirm_email_change(request.args.get("uid"), request.args.get("token"))
     target = safe_redirect(request.args.get("redirect"))
     if target:
@@ -277,7 +290,9 @@ class AnyRest(PathConverter):
 def not_found(rest: str = "") -> Response:
     """Anything else under the prefix: LoopBack's JSON 404, not an HTML page."""
     raise RegistrationError(
-        f"There is no method to handle {request.method} {request.path}.", code="NOT_FOUND", status=404
+        gettext("There is no method to handle %(method)s %(path)s.", method=request.method, path=request.path),
+        code="NOT_FOUND",
+        status=404,
     )
 
 

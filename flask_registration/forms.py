@@ -15,14 +15,16 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, Submit
 from wtforms.validators import DataRequired, EqualTo, InputRequired
 from wtforms.widgets import TextInput
 
+from .i18n import lazy_gettext
+
 #: What an empty required field says (full sentences, as the flows' messages are).
-ENTER_EMAIL = "Enter your email address."
-ENTER_NEW_EMAIL = "Enter the new email address."
-ENTER_PASSWORD = "Enter your password."
-CHOOSE_PASSWORD = "Choose a password."
-ENTER_CURRENT_PASSWORD = "Enter your current password."
-ENTER_NEW_PASSWORD = "Enter a new password."
-ENTER_AGAIN = "Enter the password again."
+ENTER_EMAIL = lazy_gettext("Enter your email address.")
+ENTER_NEW_EMAIL = lazy_gettext("Enter the new email address.")
+ENTER_PASSWORD = lazy_gettext("Enter your password.")
+CHOOSE_PASSWORD = lazy_gettext("Choose a password.")
+ENTER_CURRENT_PASSWORD = lazy_gettext("Enter your current password.")
+ENTER_NEW_PASSWORD = lazy_gettext("Enter a new password.")
+ENTER_AGAIN = lazy_gettext("Enter the password again.")
 
 #: Form fields that are not part of the data handed to a flow.
 NOT_DATA = frozenset({"csrf_token", "submit", "password_confirm", "next"})
@@ -34,16 +36,23 @@ FIELD_NAMES = {"newPassword": "password", "oldPassword": "old_password", "newEma
 class SignupForm(FlaskForm):
     """Email, password and the password again."""
 
-    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
-    password = PasswordField(
-        "Password", validators=[InputRequired(CHOOSE_PASSWORD)], render_kw={"autocomplete": "new-password"}
+    email = EmailField(
+        lazy_gettext("Email"), validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"}
     )
-    password_confirm = PasswordField(
-        "Password (again)",
-        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
+    password = PasswordField(
+        lazy_gettext("Password"),
+        validators=[InputRequired(CHOOSE_PASSWORD)],
         render_kw={"autocomplete": "new-password"},
     )
-    submit = SubmitField("Sign up")
+    password_confirm = PasswordField(
+        lazy_gettext("Password (again)"),
+        validators=[
+            InputRequired(ENTER_AGAIN),
+            EqualTo("password", message=lazy_gettext("The passwords do not match.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField(lazy_gettext("Sign up"))
 
     def flow_data(self) -> dict[str, Any]:
         """The submitted data, as the signup flow takes it."""
@@ -53,18 +62,22 @@ class SignupForm(FlaskForm):
 class LoginForm(FlaskForm):
     """Email and password; ``next`` is checked before it is followed."""
 
-    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
-    password = PasswordField(
-        "Password", validators=[InputRequired(ENTER_PASSWORD)], render_kw={"autocomplete": "current-password"}
+    email = EmailField(
+        lazy_gettext("Email"), validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"}
     )
-    remember = BooleanField("Keep me logged in on this device")
+    password = PasswordField(
+        lazy_gettext("Password"),
+        validators=[InputRequired(ENTER_PASSWORD)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    remember = BooleanField(lazy_gettext("Keep me logged in on this device"))
     next = HiddenField()
-    submit = SubmitField("Log in")
+    submit = SubmitField(lazy_gettext("Log in"))
 
 
 #: The login field's name and message when it also takes a username.
-EMAIL_OR_USERNAME = "Email or username"
-ENTER_EMAIL_OR_USERNAME = "Enter your email address or username."
+EMAIL_OR_USERNAME = lazy_gettext("Email or username")
+ENTER_EMAIL_OR_USERNAME = lazy_gettext("Enter your email address or username.")
 
 
 def take_username(form: Any) -> None:
@@ -88,36 +101,45 @@ def offer_passkeys(form: Any) -> None:
 class ResendForm(FlaskForm):
     """Ask for a new verification link."""
 
-    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
-    submit = SubmitField("Send a new link")
+    email = EmailField(
+        lazy_gettext("Email"), validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"}
+    )
+    submit = SubmitField(lazy_gettext("Send a new link"))
 
 
 class LogoutForm(FlaskForm):
     """A form with nothing but its CSRF token: logging out changes state."""
 
-    submit = SubmitField("Log out")
+    submit = SubmitField(lazy_gettext("Log out"))
 
 
 class ForgotPasswordForm(FlaskForm):
     """Ask for a password-reset link."""
 
-    email = EmailField("Email", validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"})
-    submit = SubmitField("Send me a reset link")
+    email = EmailField(
+        lazy_gettext("Email"), validators=[DataRequired(ENTER_EMAIL)], render_kw={"autocomplete": "email"}
+    )
+    submit = SubmitField(lazy_gettext("Send me a reset link"))
 
 
 def new_password_field() -> Any:
     """The "New password" field of the forms that set one (a field made per form, so
     each form keeps its fields in the order they are declared)."""
     return PasswordField(
-        "New password", validators=[InputRequired(ENTER_NEW_PASSWORD)], render_kw={"autocomplete": "new-password"}
+        lazy_gettext("New password"),
+        validators=[InputRequired(ENTER_NEW_PASSWORD)],
+        render_kw={"autocomplete": "new-password"},
     )
 
 
 def new_password_again_field() -> Any:
     """The new password typed again; it must equal ``password``."""
     return PasswordField(
-        "New password (again)",
-        validators=[InputRequired(ENTER_AGAIN), EqualTo("password", message="The passwords do not match.")],
+        lazy_gettext("New password (again)"),
+        validators=[
+            InputRequired(ENTER_AGAIN),
+            EqualTo("password", message=lazy_gettext("The passwords do not match.")),
+        ],
         render_kw={"autocomplete": "new-password"},
     )
 
@@ -128,36 +150,40 @@ class ResetPasswordForm(FlaskForm):
     token = HiddenField()
     password = new_password_field()
     password_confirm = new_password_again_field()
-    submit = SubmitField("Set the new password")
+    submit = SubmitField(lazy_gettext("Set the new password"))
 
 
 class ChangePasswordForm(FlaskForm):
     """The current password, and the new one twice."""
 
     old_password = PasswordField(
-        "Current password",
+        lazy_gettext("Current password"),
         validators=[InputRequired(ENTER_CURRENT_PASSWORD)],
         render_kw={"autocomplete": "current-password"},
     )
     password = new_password_field()
     password_confirm = new_password_again_field()
-    submit = SubmitField("Change the password")
+    submit = SubmitField(lazy_gettext("Change the password"))
 
 
 class ChangeEmailForm(FlaskForm):
     """The new address, and the password to confirm it is you."""
 
-    new_email = EmailField("New email", validators=[DataRequired(ENTER_NEW_EMAIL)], render_kw={"autocomplete": "email"})
-    password = PasswordField(
-        "Password", validators=[InputRequired(ENTER_PASSWORD)], render_kw={"autocomplete": "current-password"}
+    new_email = EmailField(
+        lazy_gettext("New email"), validators=[DataRequired(ENTER_NEW_EMAIL)], render_kw={"autocomplete": "email"}
     )
-    submit = SubmitField("Change the email address")
+    password = PasswordField(
+        lazy_gettext("Password"),
+        validators=[InputRequired(ENTER_PASSWORD)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    submit = SubmitField(lazy_gettext("Change the email address"))
 
 
 class CancelEmailChangeForm(FlaskForm):
     """Nothing but the CSRF token: cancelling changes state."""
 
-    submit = SubmitField("Cancel the change")
+    submit = SubmitField(lazy_gettext("Cancel the change"))
 
 
 class ConfirmEmailChangeForm(FlaskForm):
@@ -166,7 +192,7 @@ class ConfirmEmailChangeForm(FlaskForm):
 
     uid = HiddenField()
     token = HiddenField()
-    submit = SubmitField("Use this address")
+    submit = SubmitField(lazy_gettext("Use this address"))
 
 
 class ConfirmForm(FlaskForm):
@@ -176,8 +202,8 @@ class ConfirmForm(FlaskForm):
 
     uid = HiddenField()
     token = HiddenField()
-    password = PasswordField("Your password", render_kw={"autocomplete": "current-password"})
-    submit = SubmitField("Confirm my email address")
+    password = PasswordField(lazy_gettext("Your password"), render_kw={"autocomplete": "current-password"})
+    submit = SubmitField(lazy_gettext("Confirm my email address"))
 
 
 class ConfirmNewPasswordForm(FlaskForm):
@@ -188,24 +214,26 @@ class ConfirmNewPasswordForm(FlaskForm):
     token = HiddenField()
     password = new_password_field()
     password_confirm = new_password_again_field()
-    submit = SubmitField("Set the password and confirm")
+    submit = SubmitField(lazy_gettext("Set the password and confirm"))
 
 
 class ReauthForm(FlaskForm):
     """The password again, to confirm it is the owner before a sensitive change."""
 
     password = PasswordField(
-        "Password", validators=[InputRequired(ENTER_PASSWORD)], render_kw={"autocomplete": "current-password"}
+        lazy_gettext("Password"),
+        validators=[InputRequired(ENTER_PASSWORD)],
+        render_kw={"autocomplete": "current-password"},
     )
     next = HiddenField()
-    submit = SubmitField("Confirm it is me")
+    submit = SubmitField(lazy_gettext("Confirm it is me"))
 
 
 class ReauthEmailForm(FlaskForm):
     """Ask for a re-authentication link by email (for an account without a password)."""
 
     next = HiddenField()
-    submit = SubmitField("Email me a link")
+    submit = SubmitField(lazy_gettext("Email me a link"))
 
 
 class ReauthLinkForm(FlaskForm):
@@ -214,4 +242,4 @@ class ReauthLinkForm(FlaskForm):
     uid = HiddenField()
     token = HiddenField()
     next = HiddenField()
-    submit = SubmitField("Confirm it is me")
+    submit = SubmitField(lazy_gettext("Confirm it is me"))

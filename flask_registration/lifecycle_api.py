@@ -17,6 +17,7 @@ from flask import Response, jsonify
 from . import reauth
 from .errors import ValidationError
 from .flows import deletion, export, profile
+from .i18n import gettext
 from .jsonface import iso_time, json_blueprint, logged_in_user, no_content, read_body
 from .validation import check_payload
 
@@ -38,7 +39,7 @@ def _delete(user: Any) -> tuple[Response, int]:
     body = check_payload(read_body(), required=(), optional=("password",))
     password = body.get("password")
     if password is not None and not isinstance(password, str):
-        raise ValidationError.from_fields({"password": [("type", "The password must be text.")]})
+        raise ValidationError.from_fields({"password": [("type", gettext("The password must be text."))]})
     result = deletion.request_deletion(user, recent=reauth.is_recent(user), password=password)
     if result.deleted:
         return jsonify({"count": 1, "emailSent": result.email_sent}), 200

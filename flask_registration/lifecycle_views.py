@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from babel.units import format_unit
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -18,6 +19,7 @@ from wtforms import HiddenField, SubmitField
 from . import reauth
 from .errors import RateLimited, RegistrationError
 from .flows import deletion, export
+from .i18n import SOURCE_LANGUAGE, current_locale, gettext, lazy_gettext
 from .views import Page, form_status, show_errors
 
 bp = Blueprint("registration_lifecycle", __name__)
@@ -26,7 +28,7 @@ bp = Blueprint("registration_lifecycle", __name__)
 class DeleteAccountForm(FlaskForm):
     """Nothing but the CSRF token and the button: deleting changes state."""
 
-    submit = SubmitField("Delete my account")
+    submit = SubmitField(lazy_gettext("Delete my account"))
 
 
 class RestoreAccountForm(FlaskForm):
@@ -35,14 +37,14 @@ class RestoreAccountForm(FlaskForm):
 
     uid = HiddenField()
     token = HiddenField()
-    submit = SubmitField("Restore my account")
+    submit = SubmitField(lazy_gettext("Restore my account"))
 
 
 class ExportForm(FlaskForm):
     """The CSRF token and the button: the download is a POST, so no other site can
     make a browser spend the user's exports."""
 
-    submit = SubmitField("Download my data")
+    submit = SubmitField(lazy_gettext("Download my data"))
 
 
 @bp.errorhandler(RateLimited)
@@ -51,12 +53,14 @@ def _rate_limited(error: RateLimited) -> tuple[str, int, dict[str, str]]:
 
 
 def span(value: timedelta) -> str:
-    """A period as a person says it: "7 days", "12 hours", "30 minutes"."""
+    """A period as a person says it in the current language, in its largest unit,
+    rounded down: "7 days", "12 hours", "30 minutes" (Babel's words for the units)."""
+    locale = current_locale() or SOURCE_LANGUAGE
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         count = int(value.total_seconds() // size)
         if count >= 1:
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return "less than a minute"
+            return str(format_unit(count, f"duration-{unit}", length="long", locale=locale))
+    return gettext("less than a minute")
 
 
 def _message(title: str, message: str, status: int = 200, **links: str) -> Page:
@@ -84,13 +88,19 @@ def delete_account() -> Page:
             status = form_status(form)
         else:
             if result.deleted:
-                return _message("Your account was deleted", "Your account and its data are gone.", login="Log in")
+                return _message(
+                    gettext("Your account was deleted"),
+                    gettext("Your account and its data are gone."),
+                    login=gettext("Log in"),
+                )
             assert result.delete_after is not None
-            when = f"{result.delete_after:%d %B %Y, %H:%M} UTC"
             return _message(
-                "Your account will be deleted",
-                f"You are logged out, and your account is disabled. It will be deleted for good after {when}. "
-                "Until then, the link in the email we sent restores it.",
+                gettext("Your account will be deleted"),
+                gettext(
+                    "You are logged out, and your account is disabled. It will be deleted for good after "
+                    "%(when)s UTC. Until then, the link in the email we sent restores it.",
+                    when=deletion.format_moment(result.delete_after),
+                ),
             )
     grace = deletion.grace_period()
     return render_template(
@@ -111,7 +121,7 @@ def restore_account() -> Page:
     try:
         user = deletion.user_for_restore_link(form.uid.data, form.token.data)
     except RegistrationError as exc:
-        return _message("This link does not work", exc.message, exc.status)
+        return _message(gettext("This link does not work"), exc.message, exc.status)
     if request.method == "GET":
         return render_template("registration/restore_account.html", form=form, email=user.email)
     if not form.validate_on_submit():
@@ -119,8 +129,12 @@ def restore_account() -> Page:
     try:
         deletion.restore(form.uid.data, form.token.data)
     except RegistrationError as exc:
-        return _message("The account was not restored", exc.message, exc.status)
-    return _message("Your account is restored", "Welcome back. You can log in again as before.", login="Log in")
+        return _message(gettext("The account was not restored"), exc.message, exc.status)
+    return _message(
+        gettext("Your account is restored"),
+        gettext("Welcome back. You can log in again as before."),
+        login=gettext("Log in"),
+    )
 
 
 @bp.route("/account/export", methods=["GET", "POST"])

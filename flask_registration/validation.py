@@ -32,6 +32,7 @@ FIELD_LABELS = {
     "token": N_("token from the link"),
     "remember": N_("remember option"),
     "ttl": N_("token lifetime (ttl)"),
+    "username": N_("username"),
 }
 
 #: The message for each of the library's fields left empty (a whole sentence each, for
@@ -203,17 +204,17 @@ def check_password(password: Any, field: str = "password") -> str:
     config = current_app.config
     lo = config["REGISTRATION_PASSWORD_MIN_LENGTH"]
     hi = config["REGISTRATION_PASSWORD_MAX_LENGTH"]
-    label = field_label(field)
     if password is None or password == "":
         raise ValidationError(blank(field), field=field, field_code="presence")
     if not isinstance(password, str) or not is_clean_text(password):
-        raise ValidationError(gettext("The %(field)s must be text.", field=label), field=field, field_code="type")
+        message = gettext("The %(field)s must be text.", field=field_label(field))
+        raise ValidationError(message, field=field, field_code="type")
     if len(password) < lo:
         message = ngettext(
             "The %(field)s must be at least %(num)d character long.",
             "The %(field)s must be at least %(num)d characters long.",
             lo,
-            field=label,
+            field=field_label(field),
         )
         raise ValidationError(message, field=field, field_code="length")
     if len(password) > hi:
@@ -221,7 +222,7 @@ def check_password(password: Any, field: str = "password") -> str:
             "The %(field)s must be at most %(num)d character long.",
             "The %(field)s must be at most %(num)d characters long.",
             hi,
-            field=label,
+            field=field_label(field),
         )
         raise ValidationError(message, field=field, field_code="length")
     return password
@@ -257,25 +258,25 @@ def check_payload(
             unknown = gettext("There is no field %(name)s that can be set.", name=repr(shown))
             problems.setdefault(shown, []).append(("unknown", unknown))
             continue
-        label = field_label(name)
+        # The field's name is translated only for a message (a lookup per field otherwise).
         if isinstance(value, str):
             if not is_clean_text(value):
-                message = gettext("The %(field)s contains characters that are not allowed.", field=label)
+                message = gettext("The %(field)s contains characters that are not allowed.", field=field_label(name))
                 problems.setdefault(name, []).append(("type", message))
             elif name not in required and len(value) > FIELD_MAX_LENGTH:
                 message = ngettext(
                     "The %(field)s is too long: it can have at most %(num)d character.",
                     "The %(field)s is too long: it can have at most %(num)d characters.",
                     FIELD_MAX_LENGTH,
-                    field=label,
+                    field=field_label(name),
                 )
                 problems.setdefault(name, []).append(("length", message))
         elif name not in required and not isinstance(value, (int, float, bool, type(None))):
-            message = gettext("The %(field)s must be text, a number, or true or false.", field=label)
+            message = gettext("The %(field)s must be text, a number, or true or false.", field=field_label(name))
             problems.setdefault(name, []).append(("type", message))
         elif isinstance(value, float) and not math.isfinite(value):
             problems.setdefault(name, []).append(
-                ("type", gettext("The %(field)s must be a finite number.", field=label))
+                ("type", gettext("The %(field)s must be a finite number.", field=field_label(name)))
             )
     if problems:
         raise ValidationError.from_fields(problems)

@@ -23,6 +23,7 @@ from .forms import (
     offer_passkeys,
     take_username,
 )
+from .i18n import gettext
 from .redirects import safe_redirect
 from .state import get_state
 from .usernames import username_login
@@ -162,7 +163,7 @@ def _confirm_page(user: Any, form: ConfirmForm, new_password_form: ConfirmNewPas
 def _confirmed(user: Any, redirect_to: str | None) -> Page:
     target = safe_redirect(redirect_to)
     if target:
-        flash("Your email address is confirmed. You can log in now.", "success")
+        flash(gettext("Your email address is confirmed. You can log in now."), "success")
         return redirect(target)
     return render_template("registration/confirmed.html")
 
@@ -280,7 +281,7 @@ def logout_everywhere() -> Page:
     if not form.validate_on_submit():
         return render_template("registration/logout_failed.html", everywhere=True), 400
     flows.log_out_everywhere(current_user._get_current_object())
-    flash("You are logged out on every device.", "success")
+    flash(gettext("You are logged out on every device."), "success")
     return redirect(current_app.config["REGISTRATION_POST_LOGOUT_REDIRECT"])
 
 

@@ -3,8 +3,8 @@
 #
 #   scripts/translations.sh extract        marked strings -> flask_registration/translations/flask_registration.pot
 #   scripts/translations.sh init LANG      a new catalog:  flask_registration/translations/LANG/LC_MESSAGES/flask_registration.po
-#   scripts/translations.sh update         every catalog brought up to the .pot (new entries empty, changed ones fuzzy)
-#   scripts/translations.sh compile        every .po -> .mo (the files the package ships)
+#   scripts/translations.sh update [LANG]  every catalog (or LANG's) brought up to the .pot (new entries empty, changed ones fuzzy)
+#   scripts/translations.sh compile [LANG] every .po (or LANG's) -> .mo (the files the package ships)
 #
 # See docs/translations.rst. POT_FILE names another output for extract (the tests use it).
 set -eu
@@ -28,10 +28,10 @@ case "${1:-}" in
     pybabel -q init --domain "$DOMAIN" -i "$DIR/$DOMAIN.pot" -d "$DIR" -l "$2" --width=100
     ;;
   update)
-    pybabel -q update --domain "$DOMAIN" -i "$DIR/$DOMAIN.pot" -d "$DIR" --width=100 --ignore-obsolete
+    pybabel -q update --domain "$DOMAIN" -i "$DIR/$DOMAIN.pot" -d "$DIR" --width=100 --ignore-obsolete ${2:+-l "$2"}
     ;;
   compile)
-    pybabel compile --domain "$DOMAIN" -d "$DIR" --statistics
+    pybabel compile --domain "$DOMAIN" -d "$DIR" --statistics ${2:+-l "$2"}
     ;;
   *)
     sed -n '2,10p' "$0" >&2

@@ -101,7 +101,7 @@ def test_a_signup_inserts_and_reads_the_new_row_once(demo_shaped: Flask, mailbox
 
 
 def test_a_login_looks_the_user_up_once_and_writes_its_session_row(demo_shaped: Flask) -> None:
-    add_user(demo_shaped)
+    user_id = add_user(demo_shaped)
     read_by_receiver: list[tuple[str, str]] = []
 
     def receiver(sender: Any, user: Any, **extra: Any) -> None:
@@ -124,7 +124,7 @@ def test_a_login_looks_the_user_up_once_and_writes_its_session_row(demo_shaped: 
     assert statements[2].startswith("INSERT INTO login_sessions ")
     assert seen["commits"] == ["COMMIT"]
     with demo_shaped.app_context():
-        user = db.session.get(User, 1)
+        user = db.session.get(User, user_id)
         assert user is not None
         stamp = user.auth_stamp
     assert read_by_receiver == [("ada@example.com", stamp)]
@@ -198,10 +198,11 @@ def test_the_overhead_profile_counts_the_statements_of_each_app(tmp_path: Path) 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     signup, login = result.stdout.split("== signup")[1].split("== login")
-    # Per request: flask_registration, the floor (and, for a login, the floor with a row
-    # per login). Counts, so the same on every machine.
-    assert re.search(r"^  SQL statements\s+2\.0\s+2\.0$", signup, re.M), signup
+    # Per request: flask_registration (the demo, whatever it sets up), the floor (and, for
+    # a login, the floor with a row per login). Counts, so the same on every machine.
+    assert re.search(r"^  SQL statements\s+\d+\.0\s+2\.0$", signup, re.M), signup
     assert re.search(r"^  commits\s+1\.0\s+1\.0$", signup, re.M), signup
-    assert re.search(r"^  SQL statements\s+3\.0\s+1\.0\s+3\.0$", login, re.M), login
+    assert re.search(r"^  SQL statements\s+\d+\.0\s+1\.0\s+3\.0$", login, re.M), login
     assert re.search(r"^  commits\s+1\.0\s+0\.0\s+1\.0$", login, re.M), login
+    assert re.search(r"^  function calls(\s+\d+\.\d){3}$", login, re.M), login
     assert re.search(r"^  login session row \(insert, commit\)\s", login, re.M), login

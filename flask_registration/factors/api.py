@@ -22,6 +22,7 @@ from flask import Flask, Response, jsonify
 
 from .. import reauth
 from ..errors import ValidationError
+from ..i18n import gettext
 from ..jsonface import iso_time, json_blueprint, logged_in_user, no_content, read_body
 from ..validation import check_payload
 from . import flows
@@ -89,7 +90,7 @@ def add_passkey() -> tuple[Response, int]:
         check_payload(body, required=())  # 400 INVALID_BODY
     check_payload({k: v for k, v in body.items() if k != "credential"}, required=(), optional=("name",))
     if not isinstance(body.get("credential"), dict):
-        message = "Send the authenticator's answer as an object."
+        message = gettext("Send the authenticator's answer as an object.")
         raise ValidationError.from_fields({"credential": [("type", message)]})
     added = flows.add_passkey(user, body["credential"], body.get("name"), recent=_recent(user))
     return jsonify({**passkey_json(added.factor), "recoveryCodes": added.recovery_codes}), 201

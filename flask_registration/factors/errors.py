@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import RegistrationError
 from ..flows.login import LoginStepRequired
+from ..i18n import N_
 
 
 class FactorError(RegistrationError):
@@ -22,7 +23,7 @@ class FactorError(RegistrationError):
     """
 
     code = "FACTOR_FAILED"
-    default_message = "The second factor was refused."
+    default_message = N_("The second factor was refused.")
 
 
 class SecondFactorRequired(LoginStepRequired):
@@ -32,7 +33,7 @@ class SecondFactorRequired(LoginStepRequired):
     ``location`` is the page that asks for one."""
 
     code = "SECOND_FACTOR_REQUIRED"
-    default_message = "This account has a second factor: give it to finish logging in."
+    default_message = N_("This account has a second factor: give it to finish logging in.")
 
     def __init__(self, methods: list[str], *, location: str = "") -> None:
         super().__init__()

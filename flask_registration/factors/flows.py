@@ -24,6 +24,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from .. import reauth, signals
 from ..errors import ValidationError
 from ..flows.methods import provider_titles
+from ..i18n import force_locale, gettext, locale_for, ngettext
 from ..state import get_state
 from ..validation import is_clean_text
 from . import passkeys, recovery, totp
@@ -131,12 +132,16 @@ def check_name(name: Any, *, default: str | None = None) -> str:
     if name is None or (isinstance(name, str) and not name.strip()):
         if default is not None:
             return default
-        raise ValidationError.from_fields({"name": [("presence", "Give the passkey a name.")]})
+        raise ValidationError.from_fields({"name": [("presence", gettext("Give the passkey a name."))]})
     if not isinstance(name, str) or not is_clean_text(name):
-        raise ValidationError.from_fields({"name": [("type", "The name must be text.")]})
+        raise ValidationError.from_fields({"name": [("type", gettext("The name must be text."))]})
     cleaned = " ".join(name.split())
     if len(cleaned) > NAME_MAX_LENGTH:
-        message = f"The name can have at most {NAME_MAX_LENGTH} characters."
+        message = ngettext(
+            "The name can have at most %(num)d character.",
+            "The name can have at most %(num)d characters.",
+            NAME_MAX_LENGTH,
+        )
         raise ValidationError.from_fields({"name": [("length", message)]})
     return cleaned
 
@@ -147,11 +152,12 @@ def parse_answer(text: Any) -> Any:
     :raises FactorError: ``PASSKEY_INVALID``: missing, or not JSON.
     """
     if not isinstance(text, str) or not text or len(text) > MAX_ANSWER_LENGTH:
-        raise FactorError("No passkey answer came with the form. Please try again.", code="PASSKEY_INVALID")
+        raise FactorError(gettext("No passkey answer came with the form. Please try again."), code="PASSKEY_INVALID")
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        raise FactorError("The passkey answer could not be read. Please try again.", code="PASSKEY_INVALID") from None
+        message = gettext("The passkey answer could not be read. Please try again.")
+        raise FactorError(message, code="PASSKEY_INVALID") from None
 
 
 def add_passkey(user: Any, answer: Any, name: Any = None, *, recent: bool) -> Added:
@@ -164,7 +170,7 @@ def add_passkey(user: Any, answer: Any, name: Any = None, *, recent: bool) -> Ad
     reauth.require(recent)
     store = get_factors()
     count = len(store.of_user(user, PASSKEY))
-    name = check_name(name, default=f"Passkey {count + 1}")
+    name = check_name(name, default=gettext("Passkey %(num)d", num=count + 1))
     handle = session.pop(HANDLE_KEY, None)
     digest, data = passkeys.verify_registration(answer, user)
     _hooks().run("before_add_factor", user, PASSKEY)
@@ -172,8 +178,8 @@ def add_passkey(user: Any, answer: Any, name: Any = None, *, recent: bool) -> Ad
     try:
         row = store.add(user, PASSKEY, data, name=name, credential_digest=digest)
     except FactorExists:
-        raise FactorError("This passkey is registered already.", code="PASSKEY_TAKEN", status=409) from None
-    return _added(user, row, f"A passkey named “{name}”")
+        raise FactorError(gettext("This passkey is registered already."), code="PASSKEY_TAKEN", status=409) from None
+    return _added(user, row)
 
 
 def rename_passkey(user: Any, factor_id: Any, name: Any) -> Any:
@@ -218,7 +224,7 @@ def start_totp(user: Any, *, recent: bool) -> TotpSetup:
     """
     reauth.require(recent)
     if get_factors().one(user, TOTP) is not None:
-        message = "The authenticator app is already set up. Remove it first to set up another."
+        message = gettext("The authenticator app is already set up. Remove it first to set up another.")
         raise FactorError(message, code="TOTP_ALREADY_ENABLED", status=409)
     # The cookie session is signed, not encrypted: it keeps a random seed, and the
     # secret is derived from it with SECRET_KEY, so a copy of the cookie does not hold it.
@@ -262,21 +268,21 @@ def confirm_totp(user: Any, code: Any, *, recent: bool) -> Added:
     reauth.require(recent)
     secret = pending_totp(user)
     if secret is None:
-        message = "There is no authenticator-app setup waiting here, or it is too old. Please start again."
+        message = gettext("There is no authenticator-app setup waiting here, or it is too old. Please start again.")
         raise FactorError(message, code="TOTP_NOT_STARTED")
     normalized = totp.normalize(code)
     step = totp.matching_step(secret, normalized) if normalized else None
     if step is None:
-        message = "That code is not right. Enter the 6-digit code the app shows now."
+        message = gettext("That code is not right. Enter the 6-digit code the app shows now.")
         raise ValidationError.from_fields({"code": [("invalid", message)]})
     _hooks().run("before_add_factor", user, TOTP)
     try:
         row = get_factors().add(user, TOTP, {"secret": secret, "last_step": step})
     except FactorExists:
-        message = "The authenticator app is already set up. Remove it first to set up another."
+        message = gettext("The authenticator app is already set up. Remove it first to set up another.")
         raise FactorError(message, code="TOTP_ALREADY_ENABLED", status=409) from None
     session.pop(PENDING_TOTP_KEY, None)
-    return _added(user, row, "An authenticator app")
+    return _added(user, row)
 
 
 # Recovery codes.
@@ -292,7 +298,7 @@ def generate_recovery_codes(user: Any, *, recent: bool) -> list[str]:
     """
     reauth.require(recent)
     if not overview(user).enabled:
-        message = "Add a passkey or an authenticator app first: recovery codes stand in for them."
+        message = gettext("Add a passkey or an authenticator app first: recovery codes stand in for them.")
         raise FactorError(message, code="NO_SECOND_FACTOR", status=409)
     return _new_codes(user)
 
@@ -307,10 +313,10 @@ def _new_codes(user: Any) -> list[str]:
 # Added and removed.
 
 
-def _added(user: Any, row: Any, described: str) -> Added:
+def _added(user: Any, row: Any) -> Added:
     codes = _new_codes(user) if get_factors().one(user, RECOVERY_CODES) is None else []
     signals.factor_added.send(signals.app_sender(), user=user, factor=row, kind=row.kind)
-    tell_added(user, described)
+    tell_added(user, describe(row, user))
     _hooks().run("after_add_factor", user, row)
     return Added(factor=row, recovery_codes=codes)
 
@@ -318,15 +324,17 @@ def _added(user: Any, row: Any, described: str) -> Added:
 def _find(user: Any, factor_id: Any, kind: str | None = None) -> Any:
     row = get_factors().get(user, factor_id, kind)
     if row is None:
-        raise FactorError("There is no such factor on your account.", code="FACTOR_NOT_FOUND", status=404)
+        raise FactorError(gettext("There is no such factor on your account."), code="FACTOR_NOT_FOUND", status=404)
     return row
 
 
-def describe(row: Any) -> str:
-    """A factor as the owner reads it in an email: "A passkey named “Laptop”"."""
-    if row.kind == PASSKEY:
-        return f"A passkey named “{row.name}”"
-    return "An authenticator app" if row.kind == TOTP else "Your recovery codes"
+def describe(row: Any, user: Any) -> str:
+    """A factor as its owner ``user`` reads it in an email, in the email's language
+    (:func:`~flask_registration.i18n.locale_for`): "A passkey named “Laptop”"."""
+    with force_locale(locale_for(user)):
+        if row.kind == PASSKEY:
+            return gettext("A passkey named “%(name)s”", name=row.name)
+        return gettext("An authenticator app") if row.kind == TOTP else gettext("Your recovery codes")
 
 
 def remove_factor(user: Any, factor_id: Any, *, recent: bool, kind: str | None = None) -> None:
@@ -344,18 +352,19 @@ def remove_factor(user: Any, factor_id: Any, *, recent: bool, kind: str | None =
     if row.kind == PASSKEY and not user.password_hash and not provider_titles(user):
         if not [other for other in store.of_user(user, PASSKEY) if other.id != row.id]:
             store.session.rollback()
-            message = "This passkey is your only way to log in. Add another passkey, or set a password first."
+            message = gettext("This passkey is your only way to log in. Add another passkey, or set a password first.")
             raise FactorError(message, code="LAST_LOGIN_METHOD", status=409)
     _hooks().run("before_remove_factor", user, row)
-    described, row_kind = describe(row), row.kind
+    described, row_kind = describe(row, user), row.kind
     if not store.delete(row):
-        raise FactorError("There is no such factor on your account.", code="FACTOR_NOT_FOUND", status=404)
+        raise FactorError(gettext("There is no such factor on your account."), code="FACTOR_NOT_FOUND", status=404)
     removed = [described]
     left = overview(user)
     if not left.enabled and left.recovery_left is not None:
         codes = store.one(user, RECOVERY_CODES)
+        codes_described = describe(codes, user) if codes is not None else ""  # before the row is gone
         if codes is not None and store.delete(codes):
-            removed.append("Your recovery codes")
+            removed.append(codes_described)
             signals.factor_removed.send(signals.app_sender(), user=user, kind=RECOVERY_CODES)
     signals.factor_removed.send(signals.app_sender(), user=user, kind=row_kind)
     tell_removed(user, removed)
@@ -376,7 +385,7 @@ def reset_factors(user: Any) -> int:
     """Remove every second factor of ``user`` (the operator's ``reset-factors``, for an
     owner who lost them); the owner is emailed. Return how many were removed."""
     store = get_factors()
-    removed = [describe(row) for row in store.of_user(user)]
+    removed = [describe(row, user) for row in store.of_user(user)]
     count = store.delete_all(user)
     if count:
         signals.factors_reset.send(signals.app_sender(), user=user, count=count)

@@ -29,6 +29,7 @@ from .. import limits, signals
 from ..errors import RegistrationError
 from ..flows.login import LoginResult, complete_login, refuse_unverified
 from ..flows.sessions import refuse_if_deleted
+from ..i18n import gettext
 from ..state import get_state
 from ..tokens import digest
 from . import passkeys
@@ -94,7 +95,7 @@ def waiting_login() -> tuple[Any, dict[str, Any]]:
     found = waiting()
     if found is None:
         raise FactorError(
-            "No login is waiting for a second factor here, or it took too long. Please log in again.",
+            gettext("No login is waiting for a second factor here, or it took too long. Please log in again."),
             code="LOGIN_NOT_WAITING",
             status=401,
         )

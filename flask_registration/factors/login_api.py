@@ -28,6 +28,7 @@ from .. import reauth
 from ..api import login_answer, signup_answer
 from ..errors import RegistrationError, ValidationError
 from ..flows.access import check_ttl, current_access_token
+from ..i18n import gettext
 from ..jsonface import json_blueprint, logged_in_user, read_body
 from ..validation import check_payload
 from . import login, signup
@@ -47,14 +48,18 @@ def with_credential(body: Any, optional: tuple[str, ...] = ()) -> tuple[dict[str
     rest = check_payload({k: v for k, v in body.items() if k != "credential"}, required=(), optional=optional)
     credential = body.get("credential")
     if not isinstance(credential, dict):
-        raise ValidationError.from_fields({"credential": [("type", "Send the authenticator's answer as an object.")]})
+        raise ValidationError.from_fields(
+            {"credential": [("type", gettext("Send the authenticator's answer as an object."))]}
+        )
     return credential, rest
 
 
 def _flag(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
-        raise ValidationError.from_fields({name: [("type", f"The {name} option must be true or false.")]})
+        raise ValidationError.from_fields(
+            {name: [("type", gettext("The %(name)s option must be true or false.", name=name))]}
+        )
     return value
 
 
@@ -117,7 +122,9 @@ def reauthenticate_options() -> Response:
     user = logged_in_user()
     if current_access_token() is not None:
         raise RegistrationError(
-            "Re-authentication is kept by a browser session; a request made with an access token cannot hold it.",
+            gettext(
+                "Re-authentication is kept by a browser session; a request made with an access token cannot hold it."
+            ),
             code="SESSION_REQUIRED",
             status=400,
         )

@@ -27,6 +27,7 @@ from wtforms.validators import DataRequired
 
 from .. import reauth, signals
 from ..errors import RateLimited, RegistrationError, ServerBusy
+from ..i18n import gettext, lazy_gettext, ngettext
 from ..models import utcnow
 from ..redirects import safe_redirect
 from ..views import Page, form_status, show_errors
@@ -40,7 +41,7 @@ class SecondFactorForm(FlaskForm):
     script), and whether to trust this browser."""
 
     code = StringField(
-        "Code",
+        lazy_gettext("Code"),
         render_kw={
             "autocomplete": "one-time-code",
             "autocapitalize": "none",
@@ -49,9 +50,9 @@ class SecondFactorForm(FlaskForm):
         },
     )
     credential = HiddenField()
-    trust = BooleanField("Trust this browser")
+    trust = BooleanField(lazy_gettext("Trust this browser"))
     next = HiddenField()
-    submit = SubmitField("Continue")
+    submit = SubmitField(lazy_gettext("Continue"))
 
 
 class PasskeyLoginForm(FlaskForm):
@@ -65,7 +66,9 @@ class PasskeySignupForm(FlaskForm):
     """The address of a new account, and its passkey's answer (filled in by the script)."""
 
     email = EmailField(
-        "Email", validators=[DataRequired("Enter your email address.")], render_kw={"autocomplete": "email"}
+        lazy_gettext("Email"),
+        validators=[DataRequired(lazy_gettext("Enter your email address."))],
+        render_kw={"autocomplete": "email"},
     )
     credential = HiddenField()
 
@@ -91,9 +94,9 @@ def trust_label(within: timedelta) -> str:
     """The label of the checkbox: "Trust this browser for 30 days" (or hours, under a day)."""
     if within >= timedelta(days=1):
         days = within.days
-        return f"Trust this browser for {days} day{'' if days == 1 else 's'}"
+        return ngettext("Trust this browser for %(num)d day", "Trust this browser for %(num)d days", days)
     hours = max(1, int(within.total_seconds() // 3600))
-    return f"Trust this browser for {hours} hour{'' if hours == 1 else 's'}"
+    return ngettext("Trust this browser for %(num)d hour", "Trust this browser for %(num)d hours", hours)
 
 
 def _onward(next_url: str | None) -> Response:
@@ -136,7 +139,7 @@ def second_factor() -> Page:
     if found is None:
         if current_user.is_authenticated:  # done already (a second tab, the back button)
             return _onward(form.next.data)
-        flash("That login took too long, or it is over. Please log in again.", "error")
+        flash(gettext("That login took too long, or it is over. Please log in again."), "error")
         return redirect(url_for("registration.login"))
     user, half = found
     if request.method == "GET" and trust.is_trusted(user, request.cookies.get(trust.COOKIE)):
@@ -168,14 +171,14 @@ def second_factor() -> Page:
 def passkey_login() -> Page:
     """The "Log in with a passkey" button: the answer of any passkey of this site."""
     form = PasskeyLoginForm()
-    title = "Logging in with a passkey did not work"
+    title = gettext("Logging in with a passkey did not work")
     if not form.validate_on_submit():
-        message = "That request could not be checked. Please try again."
-        return _failed(title, RegistrationError(message, code="CSRF_FAILED"), login="Back to the login page")
+        message = gettext("That request could not be checked. Please try again.")
+        return _failed(title, RegistrationError(message, code="CSRF_FAILED"), login=gettext("Back to the login page"))
     try:
         result = login.log_in_with_passkey(flows.parse_answer(form.credential.data))
     except RegistrationError as exc:
-        return _failed(title, exc, login="Back to the login page")
+        return _failed(title, exc, login=gettext("Back to the login page"))
     reauth.mark(result.user)
     return _onward(form.next.data)
 
@@ -184,14 +187,14 @@ def passkey_login() -> Page:
 def passkey_signup() -> Page:
     """The "Sign up with a passkey" button: the address, and the new passkey's answer."""
     form = PasskeySignupForm()
-    title = "Signing up with a passkey did not work"
+    title = gettext("Signing up with a passkey did not work")
     if not form.validate_on_submit():
-        message = "That request could not be checked. Please try again."
-        return _failed(title, RegistrationError(message, code="CSRF_FAILED"), signup="Back to the signup page")
+        message = gettext("That request could not be checked. Please try again.")
+        return _failed(title, RegistrationError(message, code="CSRF_FAILED"), signup=gettext("Back to the signup page"))
     try:
         result = signup.finish_signup(flows.parse_answer(form.credential.data))
     except RegistrationError as exc:
-        return _failed(title, exc, signup="Back to the signup page")
+        return _failed(title, exc, signup=gettext("Back to the signup page"))
     reauth.remember_signup(result.email)  # this browser made the passkey: its link needs no more
     return render_template("registration/check_email.html", email=result.email, email_sent=result.email_sent)
 
@@ -201,14 +204,14 @@ def passkey_signup() -> Page:
 def reauthenticate_passkey() -> Page:
     """A passkey of the logged-in user, to confirm it is them."""
     form = PasskeyReauthForm()
-    title = "Confirming it is you did not work"
+    title = gettext("Confirming it is you did not work")
     if not form.validate_on_submit():
-        message = "That request could not be checked. Please try again."
-        return _failed(title, RegistrationError(message, code="CSRF_FAILED"), reauthenticate="Try again")
+        message = gettext("That request could not be checked. Please try again.")
+        return _failed(title, RegistrationError(message, code="CSRF_FAILED"), reauthenticate=gettext("Try again"))
     user = current_user._get_current_object()
     try:
         login.reauthenticate(user, flows.parse_answer(form.credential.data))
     except RegistrationError as exc:
-        return _failed(title, exc, reauthenticate="Try again")
+        return _failed(title, exc, reauthenticate=gettext("Try again"))
     reauth.mark(user)
     return _onward(form.next.data)

@@ -21,6 +21,7 @@ from wtforms.validators import InputRequired
 
 from .. import reauth
 from ..errors import RateLimited, ReauthenticationRequired, RegistrationError
+from ..i18n import gettext, lazy_gettext
 from ..views import Page, show_errors
 from . import flows
 
@@ -35,33 +36,35 @@ bp = Blueprint(
 class AddPasskeyForm(FlaskForm):
     """A new passkey's name, and the authenticator's answer (filled in by the script)."""
 
-    name = StringField("Passkey name", render_kw={"autocomplete": "off", "maxlength": flows.NAME_MAX_LENGTH})
+    name = StringField(
+        lazy_gettext("Passkey name"), render_kw={"autocomplete": "off", "maxlength": flows.NAME_MAX_LENGTH}
+    )
     credential = HiddenField()
-    submit = SubmitField("Add a passkey")
+    submit = SubmitField(lazy_gettext("Add a passkey"))
 
 
 class RenamePasskeyForm(FlaskForm):
     """A passkey's new name."""
 
-    name = StringField("New name", validators=[InputRequired("Give the passkey a name.")])
-    submit = SubmitField("Rename")
+    name = StringField(lazy_gettext("New name"), validators=[InputRequired(lazy_gettext("Give the passkey a name."))])
+    submit = SubmitField(lazy_gettext("Rename"))
 
 
 class TotpForm(FlaskForm):
     """The first code of the authenticator app being set up."""
 
     code = StringField(
-        "Code from the app",
-        validators=[InputRequired("Enter the 6-digit code the app shows.")],
+        lazy_gettext("Code from the app"),
+        validators=[InputRequired(lazy_gettext("Enter the 6-digit code the app shows."))],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
-    submit = SubmitField("Turn on the authenticator app")
+    submit = SubmitField(lazy_gettext("Turn on the authenticator app"))
 
 
 class ActionForm(FlaskForm):
     """Nothing but the CSRF token: removing or making codes changes state."""
 
-    submit = SubmitField("Confirm")
+    submit = SubmitField(lazy_gettext("Confirm"))
 
 
 @bp.app_context_processor
@@ -113,7 +116,9 @@ def security() -> Page:
 def add_passkey() -> Page:
     form = AddPasskeyForm()
     if not form.validate_on_submit():
-        return _page(RegistrationError("That request could not be checked. Please try again.", code="CSRF_FAILED"))
+        return _page(
+            RegistrationError(gettext("That request could not be checked. Please try again."), code="CSRF_FAILED")
+        )
     try:
         answer = flows.parse_answer(form.credential.data)
         added = flows.add_passkey(_user(), answer, form.name.data, recent=reauth.is_recent(_user()))
@@ -123,9 +128,9 @@ def add_passkey() -> Page:
         if isinstance(exc, RateLimited):
             raise
         return _page(exc, form)
-    message = f"The passkey “{added.factor.name}” was added to your account."
+    message = gettext("The passkey “%(name)s” was added to your account.", name=added.factor.name)
     if added.recovery_codes:
-        return _codes_page("Passkey added", message, added.recovery_codes)
+        return _codes_page(gettext("Passkey added"), message, added.recovery_codes)
     flash(message, "success")
     return redirect(url_for(".security"))
 
@@ -135,12 +140,12 @@ def add_passkey() -> Page:
 def rename_passkey(factor_id: str) -> Page:
     form = RenamePasskeyForm()
     if not form.validate_on_submit():
-        return _page(RegistrationError("Give the passkey a name, then press Rename.", code="VALIDATION_ERROR"))
+        return _page(RegistrationError(gettext("Give the passkey a name, then press Rename."), code="VALIDATION_ERROR"))
     try:
         row = flows.rename_passkey(_user(), factor_id, form.name.data)
     except RegistrationError as exc:
         return _page(exc)
-    flash(f"The passkey is now called “{row.name}”.", "success")
+    flash(gettext("The passkey is now called “%(name)s”.", name=row.name), "success")
     return redirect(url_for(".security"))
 
 
@@ -148,14 +153,16 @@ def rename_passkey(factor_id: str) -> Page:
 @login_required
 def remove(factor_id: str) -> Page:
     if not ActionForm().validate_on_submit():
-        return _page(RegistrationError("That request could not be checked. Please try again.", code="CSRF_FAILED"))
+        return _page(
+            RegistrationError(gettext("That request could not be checked. Please try again."), code="CSRF_FAILED")
+        )
     try:
         flows.remove_factor(_user(), factor_id, recent=reauth.is_recent(_user()))
     except ReauthenticationRequired:
         return _reauthenticate()
     except RegistrationError as exc:
         return _page(exc)
-    flash("Removed. We have emailed you about it.", "success")
+    flash(gettext("Removed. We have emailed you about it."), "success")
     return redirect(url_for(".security"))
 
 
@@ -172,9 +179,9 @@ def totp() -> Page:
         setup = flows.setup_of(user, secret) if secret else flows.start_totp(user, recent=recent)
         if form.validate_on_submit() and secret:
             added = flows.confirm_totp(user, form.code.data, recent=recent)
-            message = "The authenticator app is on: from now on, logging in asks for its code."
+            message = gettext("The authenticator app is on: from now on, logging in asks for its code.")
             if added.recovery_codes:
-                return _codes_page("Authenticator app added", message, added.recovery_codes)
+                return _codes_page(gettext("Authenticator app added"), message, added.recovery_codes)
             flash(message, "success")
             return redirect(url_for(".security"))
     except ReauthenticationRequired:
@@ -192,15 +199,17 @@ def totp() -> Page:
 @login_required
 def recovery_codes() -> Page:
     if not ActionForm().validate_on_submit():
-        return _page(RegistrationError("That request could not be checked. Please try again.", code="CSRF_FAILED"))
+        return _page(
+            RegistrationError(gettext("That request could not be checked. Please try again."), code="CSRF_FAILED")
+        )
     try:
         codes = flows.generate_recovery_codes(_user(), recent=reauth.is_recent(_user()))
     except ReauthenticationRequired:
         return _reauthenticate()
     except RegistrationError as exc:
         return _page(exc)
-    message = "Your earlier recovery codes no longer work."
-    return _codes_page("New recovery codes", message, codes)
+    message = gettext("Your earlier recovery codes no longer work.")
+    return _codes_page(gettext("New recovery codes"), message, codes)
 
 
 def init_app(app: Flask) -> None:

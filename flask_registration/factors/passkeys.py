@@ -50,6 +50,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from ..i18n import gettext
 from ..links import check_request_host
 from ..tokens import digest
 from .errors import FactorError
@@ -138,12 +139,14 @@ def take(purpose: str, user: Any = None) -> tuple[bytes, int]:
         or state.get("who") != (_who(user) if user is not None else None)
     ):
         raise FactorError(
-            "There is no passkey request waiting here, or it was already answered. Please start again.",
+            gettext("There is no passkey request waiting here, or it was already answered. Please start again."),
             code="PASSKEY_NO_CHALLENGE",
         )
     within = current_app.config["REGISTRATION_WEBAUTHN_CHALLENGE_WITHIN"].total_seconds()
     if not 0 <= time.time_ns() - state["at"] <= within * 1e9:
-        raise FactorError("The passkey request has expired. Please start again.", code="PASSKEY_CHALLENGE_EXPIRED")
+        raise FactorError(
+            gettext("The passkey request has expired. Please start again."), code="PASSKEY_CHALLENGE_EXPIRED"
+        )
     return base64url_to_bytes(state["challenge"]), state["at"]
 
 
@@ -212,7 +215,7 @@ def verify_registration(credential: Any, user: Any) -> tuple[str, dict[str, Any]
     try:
         rp_hash = parse_attestation_object(base64url_to_bytes(response["attestationObject"])).auth_data.rp_id_hash
     except BAD_ANSWER:
-        raise FactorError("The passkey's attestation cannot be read.", code="PASSKEY_INVALID") from None
+        raise FactorError(gettext("The passkey's attestation cannot be read."), code="PASSKEY_INVALID") from None
     _check_rp(rp_hash)
     try:
         verified = verify_registration_response(
@@ -225,7 +228,7 @@ def verify_registration(credential: Any, user: Any) -> tuple[str, dict[str, Any]
     except BAD_ANSWER as exc:
         raise _invalid(exc) from None
     if len(verified.credential_id) > CREDENTIAL_ID_MAX:
-        raise FactorError("The passkey's credential id is too long.", code="PASSKEY_INVALID")
+        raise FactorError(gettext("The passkey's credential id is too long."), code="PASSKEY_INVALID")
     transports = credential.get("response", {}).get("transports")
     data = {
         "credential_id": bytes_to_base64url(verified.credential_id),
@@ -268,15 +271,15 @@ def credential_of(answer: Any) -> tuple[bytes, bytes | None]:
     """
     raw = answer.get("rawId", answer.get("id")) if isinstance(answer, dict) else None
     if not isinstance(raw, str):
-        raise FactorError("This is not a passkey's answer.", code="PASSKEY_INVALID")
+        raise FactorError(gettext("This is not a passkey's answer."), code="PASSKEY_INVALID")
     response = answer.get("response")
     handle = response.get("userHandle") if isinstance(response, dict) else None
     if len(raw) > 2 * CREDENTIAL_ID_MAX or (handle is not None and (not isinstance(handle, str) or len(handle) > 200)):
-        raise FactorError("This is not a passkey's answer.", code="PASSKEY_INVALID")
+        raise FactorError(gettext("This is not a passkey's answer."), code="PASSKEY_INVALID")
     try:
         return base64url_to_bytes(raw), (base64url_to_bytes(handle) if handle else None)
     except BAD_ANSWER:
-        raise FactorError("This is not a passkey's answer.", code="PASSKEY_INVALID") from None
+        raise FactorError(gettext("This is not a passkey's answer."), code="PASSKEY_INVALID") from None
 
 
 def verify_assertion(
@@ -290,7 +293,7 @@ def verify_assertion(
         ``PASSKEY_INVALID`` (a bad signature, a sign counter that went back...).
     """
     if made_at <= int(data.get("challenge_at") or 0):
-        raise FactorError("This passkey answer was already used.", code="PASSKEY_REPLAYED")
+        raise FactorError(gettext("This passkey answer was already used."), code="PASSKEY_REPLAYED")
     response = _response(answer, ("clientDataJSON", "authenticatorData", "signature"))
     _check_client_data(response["clientDataJSON"], "webauthn.get", response["authenticatorData"])
     try:
@@ -319,9 +322,9 @@ def verify_assertion(
 def _response(answer: Any, fields: tuple[str, ...]) -> dict[str, str]:
     response = answer.get("response") if isinstance(answer, dict) else None
     if not isinstance(response, dict) or not all(isinstance(response.get(f), str) for f in fields):
-        raise FactorError("This is not a passkey's answer.", code="PASSKEY_INVALID")
+        raise FactorError(gettext("This is not a passkey's answer."), code="PASSKEY_INVALID")
     if len(response["clientDataJSON"]) > CLIENT_DATA_MAX * 4 // 3 + 4:
-        raise FactorError("The passkey's client data is too large.", code="PASSKEY_INVALID")
+        raise FactorError(gettext("The passkey's client data is too large."), code="PASSKEY_INVALID")
     return response
 
 
@@ -332,25 +335,27 @@ def _check_client_data(encoded: str, kind: str, authenticator_data: str | None =
         client_data = parse_client_data_json(base64url_to_bytes(encoded))
         raw = json.loads(base64url_to_bytes(encoded))
     except BAD_ANSWER:
-        raise FactorError("The passkey's client data cannot be read.", code="PASSKEY_INVALID") from None
+        raise FactorError(gettext("The passkey's client data cannot be read."), code="PASSKEY_INVALID") from None
     if not isinstance(raw, dict) or raw.get("type") != kind:
-        raise FactorError("The passkey answered another kind of request.", code="PASSKEY_INVALID")
+        raise FactorError(gettext("The passkey answered another kind of request."), code="PASSKEY_INVALID")
     if client_data.origin not in origins():
-        raise FactorError("The passkey answered a request from another site.", code="PASSKEY_WRONG_ORIGIN")
+        raise FactorError(gettext("The passkey answered a request from another site."), code="PASSKEY_WRONG_ORIGIN")
     if authenticator_data is not None:
         try:
             rp_hash = parse_authenticator_data(base64url_to_bytes(authenticator_data)).rp_id_hash
         except BAD_ANSWER:
-            raise FactorError("The passkey's authenticator data cannot be read.", code="PASSKEY_INVALID") from None
+            raise FactorError(
+                gettext("The passkey's authenticator data cannot be read."), code="PASSKEY_INVALID"
+            ) from None
         _check_rp(rp_hash)
 
 
 def _check_rp(rp_hash: bytes) -> None:
     if rp_hash != hashlib.sha256(rp_id().encode()).digest():
-        raise FactorError("The passkey belongs to another site.", code="PASSKEY_WRONG_RP_ID")
+        raise FactorError(gettext("The passkey belongs to another site."), code="PASSKEY_WRONG_RP_ID")
 
 
 def _invalid(_exc: Exception) -> FactorError:
     # py_webauthn's message names what failed; it may quote the answer, so it stays out
     # of the answer and the logs.
-    return FactorError("The passkey's answer could not be verified.", code="PASSKEY_INVALID")
+    return FactorError(gettext("The passkey's answer could not be verified."), code="PASSKEY_INVALID")

@@ -30,6 +30,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from .. import limits
 from ..flows.signup import SignupResult, checked_new_user_data, open_account
+from ..i18n import N_, gettext
 from ..links import check_request_host
 from ..state import get_state
 from ..validation import check_payload, normalize_email
@@ -41,8 +42,9 @@ from .store import FactorExists
 
 #: Where a passkey signup waits for the authenticator's answer, in the session.
 SIGNUP_KEY = "registration_passkey_signup"
-#: The name of the passkey an account is made with (its owner can rename it).
-FIRST_PASSKEY_NAME = "Passkey 1"
+#: The name of the passkey an account is made with (its owner can rename it), in the
+#: language of the signup: "Passkey 1".
+FIRST_PASSKEY_NAME = N_("Passkey %(num)d")
 
 
 def signup_options(data: Any) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def finish_signup(answer: Any) -> SignupResult:
     pending = session.pop(SIGNUP_KEY, None)
     if not isinstance(pending, dict) or not isinstance(pending.get("data"), dict) or not pending.get("handle"):
         raise FactorError(
-            "There is no passkey signup waiting here, or it was already answered. Please start again.",
+            gettext("There is no passkey signup waiting here, or it was already answered. Please start again."),
             code="PASSKEY_NO_CHALLENGE",
         )
     digest, passkey = passkeys.verify_registration(answer, None)
@@ -85,14 +87,16 @@ def finish_signup(answer: Any) -> SignupResult:
     limits.hit("signup", email=data["email"])  # it emails the address
     store = get_factors()
     if store.by_credential(digest) is not None:
-        raise FactorError("This passkey is registered already.", code="PASSKEY_TAKEN", status=409)
+        raise FactorError(gettext("This passkey is registered already."), code="PASSKEY_TAKEN", status=409)
     passkey["user_handle"] = pending["handle"]
 
     def attach(user: Any) -> None:
         try:
-            store.add(user, PASSKEY, passkey, name=FIRST_PASSKEY_NAME, credential_digest=digest)
+            store.add(user, PASSKEY, passkey, name=gettext(FIRST_PASSKEY_NAME, num=1), credential_digest=digest)
         except FactorExists:  # registered meanwhile by another signup: this account goes
             get_state().store.delete_user(user)
-            raise FactorError("This passkey is registered already.", code="PASSKEY_TAKEN", status=409) from None
+            raise FactorError(
+                gettext("This passkey is registered already."), code="PASSKEY_TAKEN", status=409
+            ) from None
 
     return open_account(data, password_hash=None, then=attach)

@@ -21,6 +21,7 @@ from webauthn.helpers import base64url_to_bytes
 
 from .. import limits, signals
 from ..errors import RegistrationError, ValidationError
+from ..i18n import gettext
 from ..state import get_state
 from . import passkeys, recovery, totp
 from .errors import FactorError
@@ -68,7 +69,7 @@ def verify_second_factor(user: Any, code: Any) -> str:
     :raises RateLimited: too many failures for this client or account.
     """
     if code is None or (isinstance(code, str) and not code.strip()):
-        raise ValidationError.from_fields({"code": [("presence", "Enter the code.")]})
+        raise ValidationError.from_fields({"code": [("presence", gettext("Enter the code."))]})
     attempt = limits.reserve("second_factor", email=account_key(user))
     store = get_factors()
     reused = False
@@ -95,9 +96,9 @@ def verify_second_factor(user: Any, code: Any) -> str:
             return "recovery_code"
         reused = reused or found is not None
     if reused:
-        message = "That code was already used. Wait for the app to show a new one."
+        message = gettext("That code was already used. Wait for the app to show a new one.")
         raise _failed(user, "code", FactorError(message, code="SECOND_FACTOR_REUSED", status=401, field="code"))
-    message = "That code is not right. Enter the code your authenticator app shows now, or a recovery code."
+    message = gettext("That code is not right. Enter the code your authenticator app shows now, or a recovery code.")
     raise _failed(user, "code", FactorError(message, code="SECOND_FACTOR_INVALID", status=401, field="code"))
 
 
@@ -112,7 +113,7 @@ def passkey_login_options(user: Any = None, *, require_uv: bool = False) -> dict
     if user is not None:
         existing = [row.data for row in get_factors().of_user(user, PASSKEY)]
         if not existing:
-            raise FactorError("This account has no passkey.", code="PASSKEY_UNKNOWN")
+            raise FactorError(gettext("This account has no passkey."), code="PASSKEY_UNKNOWN")
     return passkeys.authentication_options(user, existing, require_uv=require_uv)
 
 
@@ -134,17 +135,17 @@ def finish_passkey_login(answer: Any, user: Any = None, *, require_uv: bool | No
         store = get_factors()
         row = store.by_credential(passkeys.credential_digest(raw_id))
         if row is None or row.kind != PASSKEY or (user is not None and row.user_id != user.id):
-            raise FactorError("This passkey is not registered here.", code="PASSKEY_UNKNOWN")
+            raise FactorError(gettext("This passkey is not registered here."), code="PASSKEY_UNKNOWN")
         stored_handle = row.data.get("user_handle")
         if handle is not None and (not isinstance(stored_handle, str) or base64url_to_bytes(stored_handle) != handle):
-            raise FactorError("This passkey is not registered here.", code="PASSKEY_UNKNOWN")
+            raise FactorError(gettext("This passkey is not registered here."), code="PASSKEY_UNKNOWN")
         owner = user if user is not None else get_state().store.get(row.user_id)
         if owner is None:
-            raise FactorError("This passkey is not registered here.", code="PASSKEY_UNKNOWN")
+            raise FactorError(gettext("This passkey is not registered here."), code="PASSKEY_UNKNOWN")
         strict = user is None if require_uv is None else require_uv
         data = passkeys.verify_assertion(answer, row.data, challenge, made_at, require_uv=strict)
         if not store.update(row, data):
-            raise FactorError("This passkey answer was already used.", code="PASSKEY_REPLAYED")
+            raise FactorError(gettext("This passkey answer was already used."), code="PASSKEY_REPLAYED")
     except FactorError as exc:
         raise _failed(user, "passkey", exc) from None
     attempt.give_back()

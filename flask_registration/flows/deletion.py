@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_date, format_time, get_datetime_format
 from flask import current_app
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +31,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError
 
 from .. import reauth, signals
 from ..errors import InvalidToken, RegistrationError, TokenExpired, UserNotFound
+from ..i18n import SOURCE_LANGUAGE, current_locale, gettext, locale_for
 from ..links import check_request_host, external_url
 from ..mail import send_mail
 from ..models import as_utc, utcnow
@@ -160,7 +163,7 @@ def delete_now(user: Any, *conditions: Any) -> DeletedUser | None:
         store.rollback()
         log.warning("The database refused to delete user %s: %s", snapshot.id, type(exc.orig).__name__)
         raise RegistrationError(
-            "The account could not be deleted: other records still refer to it. Please contact us.",
+            gettext("The account could not be deleted: other records still refer to it. Please contact us."),
             code="DELETE_CONFLICT",
             status=409,
         ) from None
@@ -179,6 +182,19 @@ def _binding(user: Any) -> str:
     return f"{user.id}:{(when - _EPOCH) // timedelta(microseconds=1)}"
 
 
+def format_moment(when: datetime, locale: Locale | None = None) -> str:
+    """``when`` (UTC) to the minute, as a person reads it in ``locale`` (default: the
+    current language), without the zone: "March 7, 2025, 2:05 PM", "7. März 2025, 14:05".
+    The sentences around it say "UTC"."""
+    locale = locale or current_locale() or Locale.parse(SOURCE_LANGUAGE)
+    when = as_utc(when).astimezone(UTC)
+    time = format_time(when, "short", tzinfo=UTC, locale=locale)
+    # CLDR's way of putting a date and a time together ("{1}, {0}"; quotes mark literal
+    # words, as Babel's format_datetime reads them).
+    combined = str(get_datetime_format("long", locale=locale)).replace("'", "")
+    return combined.format(time, format_date(when, "long", locale=locale))
+
+
 def _disable(user: Any, grace: timedelta) -> DeletionResult:
     """Disable ``user`` for ``grace``: ``deleted_at``, a new stamp, tokens and session
     rows gone, in one commit; then the email with the restore link."""
@@ -186,7 +202,7 @@ def _disable(user: Any, grace: timedelta) -> DeletionResult:
     store = state.store
     check_request_host()  # before anything changes: the email's link must be buildable
     if not store.rotate_stamp(user):
-        raise InvalidToken("The account changed meanwhile. Try again.")
+        raise InvalidToken(gettext("The account changed meanwhile. Try again."))
     user.deleted_at = utcnow()
     store.delete_tokens(user)
     forget_sessions(user)
@@ -202,6 +218,7 @@ def _disable(user: Any, grace: timedelta) -> DeletionResult:
         user=user,
         link=link,
         delete_after=delete_after,
+        delete_after_text=format_moment(delete_after, locale_for(user)),
         valid_for=grace,
     )
     signals.user_deletion_scheduled.send(app_sender(), user=user, delete_after=delete_after)
@@ -219,18 +236,18 @@ def user_for_restore_link(uid: Any, token: Any) -> Any:
     """
     grace = grace_period()
     if not isinstance(token, str) or not token:
-        raise InvalidToken("The link has no token.")
+        raise InvalidToken(gettext("The link has no token."))
     salt = current_app.config["REGISTRATION_RESTORE_SALT"]
     user_id, digest = load_token(salt, token, grace or timedelta(0))
     if str(user_id) != str(uid):
         raise InvalidToken()
     user = get_state().store.get(user_id)
     if user is None:
-        raise UserNotFound("This account has been deleted for good.")
+        raise UserNotFound(gettext("This account has been deleted for good."))
     if user.deleted_at is None or not matches(digest, _binding(user)):
-        raise InvalidToken("This account is not waiting to be deleted, or a newer email replaced this link.")
+        raise InvalidToken(gettext("This account is not waiting to be deleted, or a newer email replaced this link."))
     if grace is None or as_utc(user.deleted_at) + grace <= utcnow():
-        raise TokenExpired("The time to restore this account is over.")
+        raise TokenExpired(gettext("The time to restore this account is over."))
     return user
 
 
@@ -243,7 +260,7 @@ def restore(uid: Any, token: Any) -> Any:
     """
     user = user_for_restore_link(uid, token)
     if not get_state().store.restore_account(user):
-        raise InvalidToken("This account is not waiting to be deleted any more.")
+        raise InvalidToken(gettext("This account is not waiting to be deleted any more."))
     signals.user_restored.send(app_sender(), user=user)
     return user
 

@@ -10,6 +10,7 @@ from flask import current_app
 
 from .. import limits, signals
 from ..errors import EmailNotVerified, LoginFailed, RegistrationError, ServerBusy, ValidationError
+from ..i18n import N_, gettext
 from ..signals import app_sender
 from ..state import get_state
 from ..usernames import normalize_username, username_login
@@ -134,7 +135,7 @@ class LoginStepRequired(RegistrationError):
 
     status = 401
     code = "LOGIN_STEP_REQUIRED"
-    default_message = "One more step is needed to log in."
+    default_message = N_("One more step is needed to log in.")
     location = ""
 
 
@@ -187,7 +188,9 @@ def login(data: Any, *, issue_token: bool = False) -> LoginResult:
     data = _checked_login_data(data)
     remember = data.get("remember", False)
     if not isinstance(remember, bool):
-        raise ValidationError.from_fields({"remember": [("type", "The remember option must be true or false.")]})
+        raise ValidationError.from_fields(
+            {"remember": [("type", gettext("The remember option must be true or false."))]}
+        )
     ttl = check_ttl(data.get("ttl"))
     if data.get("email"):
         user = authenticate(data["email"], data["password"])
@@ -208,12 +211,12 @@ def _checked_login_data(data: Any) -> dict[str, Any]:
         return _checked_code(check_payload(data, required=("email", "password"), optional=("remember", "ttl", *more)))
     if isinstance(data, dict) and not data.get("email") and not data.get("username"):
         raise RegistrationError(
-            "Enter your email address or your username.", code="USERNAME_EMAIL_REQUIRED", status=400
+            gettext("Enter your email address or your username."), code="USERNAME_EMAIL_REQUIRED", status=400
         )
     optional = ("email", "username", "remember", "ttl", *more)
     checked = check_payload(data, required=("password",), optional=optional)
     problems = {
-        name: [("type", f"The {field_label(name)} must be text.")]
+        name: [("type", gettext("The %(field)s must be text.", field=field_label(name)))]
         for name in ("email", "username")
         if checked.get(name) is not None and not isinstance(checked[name], str)
     }
@@ -225,7 +228,7 @@ def _checked_login_data(data: Any) -> dict[str, Any]:
 def _checked_code(checked: dict[str, Any]) -> dict[str, Any]:
     code = checked.get("code")
     if code is not None and not isinstance(code, str):
-        raise ValidationError.from_fields({"code": [("type", "The code must be text.")]})
+        raise ValidationError.from_fields({"code": [("type", gettext("The code must be text."))]})
     return checked
 
 

@@ -14,6 +14,7 @@ from flask import current_app
 
 from .. import limits
 from ..errors import InvalidToken, ValidationError
+from ..i18n import gettext
 from ..links import external_url
 from ..mail import send_mail
 from ..redirects import safe_redirect
@@ -33,10 +34,10 @@ def reauthenticate(user: Any, password: Any) -> None:
     """
     if not user.password_hash:
         raise ValidationError(
-            "Your account has no password. Ask for a link by email instead.", code="NO_PASSWORD", status=400
+            gettext("Your account has no password. Ask for a link by email instead."), code="NO_PASSWORD", status=400
         )
     if not isinstance(password, str) or not password:
-        raise ValidationError.from_fields({"password": [("presence", "Enter your password.")]})
+        raise ValidationError.from_fields({"password": [("presence", gettext("Enter your password."))]})
     check_current_password(user, password, field="password")
 
 
@@ -71,4 +72,4 @@ def user_for_reauth_link(uid: Any, token: Any, user: Any) -> None:
         uid, token, salt=current_app.config["REGISTRATION_REAUTH_SALT"], within=LINK_MAX_AGE
     )
     if linked.id != user.id or not matches(stamp_digest, user.auth_stamp):
-        raise InvalidToken("This link is not for the account logged in here, or it was already replaced.")
+        raise InvalidToken(gettext("This link is not for the account logged in here, or it was already replaced."))

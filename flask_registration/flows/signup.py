@@ -14,6 +14,7 @@ from sqlalchemy import inspect as sa_inspect
 from .. import limits, signals
 from ..config import PROTECTED_FIELDS
 from ..errors import ValidationError
+from ..i18n import N_, gettext, ngettext
 from ..links import check_request_host
 from ..mail import send_mail
 from ..models import python_type_of, utcnow
@@ -74,16 +75,28 @@ def _column_problem(column: Any, value: Any) -> tuple[str, str] | None:
     elif isinstance(kind, String):
         ok = isinstance(value, str)
         if ok and kind.length is not None and len(value) > kind.length:
-            return ("length", f"The {label} must be at most {kind.length} characters long.")
+            message = ngettext(
+                "The %(field)s must be at most %(num)d character long.",
+                "The %(field)s must be at most %(num)d characters long.",
+                kind.length,
+                field=label,
+            )
+            return ("length", message)
     else:
         # Other column types (dates...) take only their own Python type, which a hook
         # may have made from the submitted text.
         ok = isinstance(value, python_type_of(kind))
-    wanted = _TYPE_NAMES.get(python_type_of(kind), "a value of another type")
-    return None if ok else ("type", f"The {label} must be {wanted}.")
+    wanted = _TYPE_MESSAGES.get(python_type_of(kind), N_("The %(field)s must be a value of another type."))
+    return None if ok else ("type", gettext(wanted, field=label))
 
 
-_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+#: What a value of the wrong type hears, by the Python type its column takes.
+_TYPE_MESSAGES = {
+    str: N_("The %(field)s must be text."),
+    int: N_("The %(field)s must be a whole number."),
+    float: N_("The %(field)s must be a number."),
+    bool: N_("The %(field)s must be true or false."),
+}
 
 
 def check_column_values(model: Any, data: Mapping[str, Any], fields: Iterable[str] | None = None) -> None:
@@ -135,7 +148,7 @@ def _checked_address(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with its address present and in normal form (a provider login's)."""
     email = data.get("email")
     if not isinstance(email, str) or not email:
-        raise ValidationError.from_fields({"email": [("presence", "Enter your email address.")]})
+        raise ValidationError.from_fields({"email": [("presence", gettext("Enter your email address."))]})
     data["email"] = normalize_email(email, check_deliverability=False)
     return data
 
@@ -217,7 +230,7 @@ def announce_account(user: Any, data: Mapping[str, Any]) -> None:
 def _existing_account(existing: Any, email: str) -> SignupResult:
     if not current_app.config["REGISTRATION_PREVENT_ENUMERATION"]:
         raise ValidationError.from_fields(
-            {"email": [("uniqueness", "An account with this email address already exists.")]}
+            {"email": [("uniqueness", gettext("An account with this email address already exists."))]}
         )
     signals.signup_existing_email.send(app_sender(), user=existing)
     if not current_app.config["REGISTRATION_SEND_VERIFICATION_ON_SIGNUP"]:
@@ -249,7 +262,9 @@ def create_user(data: Any, *, verified: bool = False) -> Any:
     """
     state = get_state()
     data = checked_new_user_data(data)
-    taken = ValidationError.from_fields({"email": [("uniqueness", "This email address already has an account.")]})
+    taken = ValidationError.from_fields(
+        {"email": [("uniqueness", gettext("This email address already has an account."))]}
+    )
     if state.store.find_by_email(data["email"]) is not None:
         raise taken
     try:

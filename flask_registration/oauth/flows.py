@@ -39,6 +39,7 @@ from ..flows.login import second_step
 from ..flows.methods import provider_title, tell_added
 from ..flows.sessions import start_session
 from ..flows.signup import announce_account, checked_new_user_data, create_account
+from ..i18n import gettext
 from ..links import check_request_host, external_url
 from ..mail import send_mail
 from ..signals import app_sender
@@ -78,12 +79,12 @@ def taken_error(which: str, provider: str) -> OAuthError:
     """The refusal of a link that :class:`~.storage.IdentityTaken` stopped (``which``)."""
     if which == "identity":
         return OAuthError(
-            "This account of the provider is already linked to another user.",
+            gettext("This account of the provider is already linked to another user."),
             code="OAUTH_IDENTITY_TAKEN",
             status=409,
         )
     return OAuthError(
-        "Another account of this provider is already linked: unlink it first.",
+        gettext("Another account of this provider is already linked: unlink it first."),
         code="OAUTH_PROVIDER_ALREADY_LINKED",
         status=409,
     )
@@ -150,7 +151,9 @@ def login_with_identity(identity: Identity, token: dict[str, Any]) -> OAuthResul
     if row is not None:
         user = state.store.get(row.user_id)
         if user is None:  # the database has no cascade (SQLite without foreign keys)
-            raise OAuthError("The account linked to this login no longer exists.", code="USER_NOT_FOUND", status=404)
+            raise OAuthError(
+                gettext("The account linked to this login no longer exists."), code="USER_NOT_FOUND", status=404
+            )
         check_may_log_in(user, identity.provider)
         identities.save_token(row, token)
         start_oauth_session(user, identity.provider)
@@ -163,8 +166,10 @@ def login_with_identity(identity: Identity, token: dict[str, Any]) -> OAuthResul
     if identity.email_verified and existing is not None and not current_app.config["REGISTRATION_OAUTH_LINK_BY_EMAIL"]:
         # Only the owner of the provider account that vouches for the address sees this.
         raise OAuthError(
-            "An account with this email address exists. Log in with its password, then link the "
-            "provider from your account's connections page.",
+            gettext(
+                "An account with this email address exists. Log in with its password, then link the "
+                "provider from your account's connections page."
+            ),
             code="OAUTH_ACCOUNT_EXISTS",
             status=409,
         )
@@ -180,7 +185,7 @@ def finish_with_email(identity: Identity, token: dict[str, Any], email: Any) -> 
     :raises ValidationError: the address is missing or not valid (field ``email``).
     """
     if not isinstance(email, str) or not email.strip():
-        raise ValidationError("Enter your email address.", field="email", field_code="presence")
+        raise ValidationError(gettext("Enter your email address."), field="email", field_code="presence")
     normalized = normalize_email(email.strip())
     if get_identities().find(identity.provider, identity.provider_user_id) is not None:
         return login_with_identity(identity, token)  # finished meanwhile, in another tab
@@ -205,7 +210,7 @@ def new_account(identity: Identity, token: dict[str, Any], email: str) -> OAuthR
         user = create_account(data, password_hash=None, verified=True)
     except DuplicateEmail:
         raise OAuthError(
-            "An account with this email address was just created. Please start again.",
+            gettext("An account with this email address was just created. Please start again."),
             code="OAUTH_ACCOUNT_EXISTS",
             status=409,
         ) from None
@@ -303,14 +308,16 @@ def unlink_identity(user: Any, provider: str) -> None:
         its only linked identity.
     """
     if not isinstance(provider, str):
-        raise OAuthError("No such provider.", code="OAUTH_NOT_LINKED", status=404)
+        raise OAuthError(gettext("No such provider."), code="OAUTH_NOT_LINKED", status=404)
     done = get_identities().unlink(user, provider, keep_last=not user.password_hash)
     if done is None:
-        raise OAuthError("This provider is not linked to your account.", code="OAUTH_NOT_LINKED", status=404)
+        raise OAuthError(gettext("This provider is not linked to your account."), code="OAUTH_NOT_LINKED", status=404)
     if not done:
         raise OAuthError(
-            "This is the only way to log in to your account. Set a password first (through "
-            '"Forgot your password?") or link another provider, then unlink this one.',
+            gettext(
+                "This is the only way to log in to your account. Set a password first (through "
+                '"Forgot your password?") or link another provider, then unlink this one.'
+            ),
             code="OAUTH_LAST_LOGIN_METHOD",
             status=409,
         )

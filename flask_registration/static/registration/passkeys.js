@@ -16,6 +16,11 @@
  * field's autofill: WebAuthn's conditional mediation). Its [data-passkey-button] runs
  * the ceremony, [data-passkey-status] tells how it goes, and the answer goes in its
  * hidden "credential" field before the form is posted.
+ *
+ * What the script says is the page's, in the page's language: each form carries its
+ * sentences in data-text-unsupported, data-text-working, data-text-sending,
+ * data-text-failed (with {message} for the reason) and data-text-refused. A form
+ * without them (an older template of the app's) gets the English ones below.
  */
 (function () {
   'use strict'
@@ -89,11 +94,37 @@
     return credentialJSON(await navigator.credentials.get(request))
   }
 
-  function refusalOf (body) {
+  // What a form without data-text-* attributes says: a form that uses a passkey, one
+  // that makes one, and the security page's "Add a passkey".
+  var USE = {
+    unsupported: 'This browser cannot use passkeys.',
+    working: 'Follow your browser\'s instructions to use your passkey.',
+    sending: 'Checking the passkey.',
+    failed: 'That did not work: {message} You can try again.',
+    refused: 'The site refused.'
+  }
+  var MAKE = Object.assign({}, USE, {
+    working: 'Follow your browser\'s instructions to make the passkey.',
+    sending: 'Saving the passkey.'
+  })
+  var ADD = Object.assign({}, MAKE, {
+    unsupported: 'This browser cannot make passkeys.',
+    failed: 'The passkey was not added: {message} You can try again.'
+  })
+
+  // One of the form's sentences (data-text-<name>), with {message} filled in.
+  function say (form, name, message) {
+    var key = 'text' + name.charAt(0).toUpperCase() + name.slice(1)
+    var english = form.dataset.passkey === 'get' ? USE : form.dataset.passkey === 'create' ? MAKE : ADD
+    var text = form.dataset[key] || english[name]
+    return text.replace('{message}', function () { return message || '' })
+  }
+
+  function refusalOf (body, fallback) {
     var error = (body && body.error) || {}
     var messages = error.details && error.details.messages
     var text = messages ? Object.keys(messages).map(function (k) { return messages[k].join(' ') }).join(' ') : ''
-    var refusal = new Error(text || error.message || 'The site refused.')
+    var refusal = new Error(text || error.message || fallback)
     refusal.code = error.code
     return refusal
   }
@@ -110,7 +141,7 @@
       body: JSON.stringify(body || {})
     })
     var options = await answer.json()
-    if (!answer.ok) { throw refusalOf(options) }
+    if (!answer.ok) { throw refusalOf(options, say(form, 'refused')) }
     return options
   }
 
@@ -127,14 +158,14 @@
     var conditional = null
     if (!button) { return }
     if (!window.PublicKeyCredential) {
-      status.textContent = 'This browser cannot use passkeys.'
+      status.textContent = say(form, 'unsupported')
       button.disabled = true
       return
     }
 
     function post (answer) {
       form.querySelector('input[name="credential"]').value = JSON.stringify(answer)
-      status.textContent = creating ? 'Saving the passkey.' : 'Checking the passkey.'
+      status.textContent = say(form, 'sending')
       HTMLFormElement.prototype.submit.call(form)  // a field named "submit" hides form.submit
     }
 
@@ -147,15 +178,13 @@
 
     button.addEventListener('click', async function () {
       if (conditional) { conditional.abort(); conditional = null }
-      status.textContent = creating
-        ? 'Follow your browser\'s instructions to make the passkey.'
-        : 'Follow your browser\'s instructions to use your passkey.'
+      status.textContent = say(form, 'working')
       button.disabled = true
       try {
         var options = await fetchOptions(form, body())
         post(creating ? await create(options) : await get(options))
       } catch (error) {
-        status.textContent = 'That did not work: ' + (error.message || error.name) + ' You can try again.'
+        status.textContent = say(form, 'failed', error.message || error.name)
         button.disabled = false
       }
     })
@@ -180,13 +209,13 @@
     var button = document.getElementById('add-passkey-button')
     var status = document.getElementById('passkey-status')
     if (!window.PublicKeyCredential) {
-      status.textContent = 'This browser cannot make passkeys.'
+      status.textContent = say(form, 'unsupported')
       button.disabled = true
       return
     }
     button.addEventListener('click', async function () {
       var token = form.querySelector('input[name="csrf_token"]').value
-      status.textContent = 'Follow your browser\'s instructions to make the passkey.'
+      status.textContent = say(form, 'working')
       button.disabled = true
       try {
         var answer = await fetch(form.dataset.optionsUrl, {
@@ -200,13 +229,13 @@
             window.location.assign(form.dataset.reauthUrl)
             return
           }
-          throw new Error(options.error ? options.error.message : 'The site refused.')
+          throw new Error(options.error ? options.error.message : say(form, 'refused'))
         }
         form.querySelector('input[name="credential"]').value = JSON.stringify(await create(options))
-        status.textContent = 'Saving the passkey.'
+        status.textContent = say(form, 'sending')
         HTMLFormElement.prototype.submit.call(form)  // a field named "submit" hides form.submit
       } catch (error) {
-        status.textContent = 'The passkey was not added: ' + (error.message || error.name) + ' You can try again.'
+        status.textContent = say(form, 'failed', error.message || error.name)
         button.disabled = false
       }
     })
