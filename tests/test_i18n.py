@@ -20,7 +20,16 @@ from flask_babel import Babel
 from flask_babel import gettext as app_gettext
 
 from flask_registration.errors import RateLimited, ServerBusy
-from flask_registration.i18n import format_duration, locale_tag, negotiate, shipped_languages, text_direction
+from flask_registration.i18n import (
+    force_locale,
+    format_duration,
+    locale_tag,
+    negotiate,
+    ngettext,
+    shipped_languages,
+    text_direction,
+)
+from flask_registration.validation import field_label
 from tests.conftest import free_port, serve
 from tests.models import db, make_app
 from tests.smtp import Mailbox
@@ -100,6 +109,27 @@ def test_a_json_error_in_german_has_the_codes_of_the_english_one(babel_app: Flas
         "Die Instanz `user` ist ungültig. Details: `email` Diese E-Mail-Adresse ist ungültig. Es fehlt das "
         "@-Zeichen; `password` Das Feld „Passwort“ muss mindestens 8 Zeichen lang sein."
     )
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "pt-BR", "ja", "ar"])
+def test_a_json_signup_error_in_each_shipped_language_keeps_the_english_codes(
+    babel_app: Flask, client: Any, language: str
+) -> None:
+    english, other = error_of(client), error_of(client, {"Accept-Language": language})
+    for same in ("code", "name", "statusCode"):
+        assert other[same] == english[same]
+    assert other["details"]["codes"] == english["details"]["codes"]
+    assert other["message"] != english["message"]
+    password = other["details"]["messages"]["password"]
+    assert password != english["details"]["messages"]["password"] and "8" in password[0]
+    with babel_app.test_request_context(), force_locale(language.replace("-", "_")):
+        expected = ngettext(
+            "The %(field)s must be at least %(num)d character long.",
+            "The %(field)s must be at least %(num)d characters long.",
+            8,
+            field=field_label("password"),
+        )
+    assert password == [expected]
 
 
 def test_other_json_refusals_are_translated_too(babel_app: Flask, client: Any) -> None:
