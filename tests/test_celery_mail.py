@@ -37,6 +37,9 @@ from tests.helpers import press_confirm  # noqa: E402
 from tests.models import User, db, make_app  # noqa: E402
 from tests.smtp import MailHandler  # noqa: E402
 
+#: Half a second or more per test: out of the fast loop (``-m "not slow"``).
+pytestmark = pytest.mark.slow
+
 PASSWORD = "correct horse battery"
 #: Retries come within a second or two, so these tests wait on events, not on time.
 FAST_RETRIES = pytest.mark.app_config(REGISTRATION_MAIL_RETRY_BACKOFF=timedelta(seconds=1))

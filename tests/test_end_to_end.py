@@ -121,6 +121,7 @@ def silent_smtp_port() -> Iterator[Any]:
     listener.close()
 
 
+@pytest.mark.slow
 def test_a_mail_server_that_never_answers_times_out(app: Flask, client: Any, silent_smtp_port: Any) -> None:
     app.config["REGISTRATION_MAIL_TIMEOUT"] = 0.5
     app.extensions["mail"].port = silent_smtp_port

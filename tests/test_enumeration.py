@@ -102,6 +102,7 @@ def same_body(existing: str, missing: str) -> tuple[str, str]:
     return blank.sub('"email": "…"', existing), blank.sub('"email": "…"', missing)
 
 
+@pytest.mark.slow
 @pytest.mark.app_config(**ARGON2)
 @pytest.mark.parametrize("flow", list(FLOWS))
 def test_an_account_and_no_account_look_the_same(app: Flask, mailbox: Mailbox, counting: Any, flow: Any) -> None:

@@ -17,6 +17,9 @@ from flask_registration import get_state
 from tests.helpers import PASSWORD, add_user, client_at, limited_app
 from tests.models import db
 
+#: Half a second or more per test: out of the fast loop (``-m "not slow"``).
+pytestmark = pytest.mark.slow
+
 #: A safety net only: no assertion depends on how long anything takes.
 STUCK = 60.0
 

@@ -113,6 +113,7 @@ def test_the_document_has_the_identity_routes(site: Any) -> None:
 @pytest.mark.filterwarnings(
     "ignore:Do not use the `random` module inside strategies:hypothesis.errors.HypothesisDeprecationWarning"
 )  # mail threads write MIME boundaries with ``random`` while cases are drawn (tests/test_openapi.py)
+@pytest.mark.slow
 def test_the_identity_routes_answer_as_documented(site: Any, http: Any) -> None:
     schemathesis = optional("schemathesis")
     checks = schemathesis_checks()

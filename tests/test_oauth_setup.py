@@ -216,6 +216,7 @@ def test_the_oauth_model_has_the_constraints_that_decide_races() -> None:
     assert table.c.created_at.type.timezone is True
 
 
+@pytest.mark.slow
 def test_flask_dance_stays_optional() -> None:
     # A fresh interpreter in which flask_dance cannot be imported, warnings as errors.
     script = textwrap.dedent(

@@ -219,6 +219,7 @@ REGENERATE = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.app_config(REGISTRATION_RATE_LIMITS_ENABLED=True, REGISTRATION_RATE_LIMITS={"login_per_ip": "2 per hour"})
 def test_a_429_answers_as_the_document_says(app: Flask) -> None:
     api = schemathesis.openapi.from_wsgi("/api/users/openapi.json", app)

@@ -15,6 +15,9 @@ import pytest
 from tests.helpers import csrf_token, press_confirm
 from tests.smtp import Mailbox
 
+#: Half a second or more per test: out of the fast loop (``-m "not slow"``).
+pytestmark = pytest.mark.slow
+
 QUICKSTART = Path(__file__).resolve().parent.parent / "examples" / "quickstart" / "app.py"
 ENV = ("SECRET_KEY", "MAIL_SERVER", "MAIL_PORT", "MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_USE_TLS")
 

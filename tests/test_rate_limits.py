@@ -254,6 +254,7 @@ def test_wrong_current_passwords_count_as_failed_logins(make_limited: Any) -> No
     assert_429(client.post("/account/password", data=wrong), html=True)
 
 
+@pytest.mark.slow
 def test_a_limit_set_to_none_is_off(make_limited: Any) -> None:
     app = make_limited(signup_per_ip=None, signup_per_email=None)
     client = client_at(app, CLIENT_A)
@@ -337,6 +338,7 @@ def test_flows_run_outside_a_request_are_not_counted(make_limited: Any) -> None:
             assert resend("ada@example.com") is True
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("victim_has_an_account", [False, True])
 def test_requests_to_move_to_one_address_are_limited_per_target(
     make_limited: Any, mailbox: Mailbox, victim_has_an_account: Any

@@ -70,6 +70,7 @@ def plain() -> Any:
 PROPERTY = settings(max_examples=1000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(target=hostile)
 @example("//evil.example")
@@ -94,6 +95,7 @@ def test_no_hostile_target_leaves_the_site(allowing: Any, target: Any) -> None:
         assert_stays_on_site(result, ALLOWED)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(target=hostile)
 def test_without_allowed_hosts_only_paths_pass(plain: Any, target: Any) -> None:
@@ -106,6 +108,7 @@ def test_without_allowed_hosts_only_paths_pass(plain: Any, target: Any) -> None:
         assert_stays_on_site(result)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, database=None)
 @given(path=st.from_regex(r"\A(/[A-Za-z0-9._~-]+)+/?(\?[A-Za-z0-9=&_-]*)?\Z"))
 def test_ordinary_local_paths_pass_unchanged(allowing: Any, path: Any) -> None:

@@ -21,6 +21,9 @@ from flask_registration.flows.password import reset_token, user_for_reset_token
 from flask_registration.flows.verify import verification_token
 from flask_registration.tokens import digest, load_token, make_token
 
+#: Half a second or more per test: out of the fast loop (``-m "not slow"``).
+pytestmark = pytest.mark.slow
+
 PROPERTY = settings(
     max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -63,6 +64,7 @@ def forms(message: Message) -> list[str]:
     return [str(s) for s in string] if isinstance(string, (tuple, list)) else [str(string or "")]
 
 
+@pytest.mark.slow
 def test_the_committed_pot_holds_exactly_what_the_code_marks(tmp_path: Path) -> None:
     fresh = tmp_path / f"{DOMAIN}.pot"
     env = {**os.environ, "POT_FILE": str(fresh), "PYTHON": sys.executable}
@@ -130,6 +132,7 @@ def test_translations_keep_the_placeholders_and_tags_of_the_english() -> None:
     assert problems == []
 
 
+@pytest.mark.slow
 def test_each_mo_is_the_compiled_form_of_its_po() -> None:
     problems = []
     for name, path in catalogs().items():

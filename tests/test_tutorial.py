@@ -118,6 +118,7 @@ def test_signup_confirm_login_and_logout_work(notes_app: Any, mailbox: Mailbox, 
         assert client.get("/notes").status_code == 302
 
 
+@pytest.mark.slow
 def test_without_a_mail_server_step3_prints_the_email(
     steps: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -149,6 +149,7 @@ def test_a_username_that_breaks_the_rules_is_refused_at_signup_and_in_the_profil
     assert usernames(app) == ["ada"]
 
 
+@pytest.mark.slow
 @USERNAME_LOGIN
 @pytest.mark.app_config(REGISTRATION_SEND_VERIFICATION_ON_SIGNUP=False)
 def test_fifty_signups_of_one_username_in_any_case_make_one_account(app: Flask) -> None:
