@@ -39,12 +39,13 @@ class Plan:
     step_seconds: int
     flood_seconds: int
     seeded: int
+    flood_delay: float
     workers: int = 2
     threads: int = 16
 
 
-FULL = Plan(rates=[4, 8, 12, 16, 24, 32, 48], step_seconds=30, flood_seconds=45, seeded=200)
-QUICK = Plan(rates=[2, 4], step_seconds=5, flood_seconds=6, seeded=20)
+FULL = Plan(rates=[4, 8, 12, 16, 24, 32, 48], step_seconds=30, flood_seconds=45, seeded=200, flood_delay=5)
+QUICK = Plan(rates=[2, 4], step_seconds=5, flood_seconds=6, seeded=20, flood_delay=1)
 
 
 def saturated(offered: int, figures: dict[str, Endpoint]) -> bool:
@@ -78,13 +79,16 @@ class Run:
         self.sampler = Sampler(self.server).__enter__()
         return self
 
-    def locust(self, name: str, users: int, seconds: int, classes: list[str], flooders: int = 0) -> dict[str, Any]:
+    def locust(
+        self, name: str, users: int, seconds: int, classes: list[str], flooders: int = 0, delay: float = 0
+    ) -> dict[str, Any]:
         begin = time.monotonic() - self.sampler.start
         env = {
             "BENCH_APP": self.app,
             "BENCH_SPOOL": str(self.spool),
             "BENCH_SEEDED": str(self.plan.seeded),
             "BENCH_FLOODERS": str(flooders),
+            "BENCH_FLOOD_DELAY": str(delay),
         }
         figures = run_locust(self.server.url, users, seconds, classes, env, self.folder / name)
         end = time.monotonic() - self.sampler.start
@@ -124,7 +128,9 @@ def flood(
     idle = plan.rates[0]
     with Run(app, server_url, plan, folder, slots=slots) as run:
         before, _ = run.accounts()
-        step = run.locust(f"flood-{label}", idle + flooders, plan.flood_seconds, ["Person", "Flooder"], flooders)
+        # The people of the mix log in first (their /me sessions), then the flood starts.
+        classes = ["Person", "Flooder"]
+        step = run.locust(f"flood-{label}", idle + flooders, plan.flood_seconds, classes, flooders, plan.flood_delay)
         time.sleep(2)  # a signup answered as locust stopped may still be sending its email
         rows, without_hash = run.accounts()
         emails = run.mail.received

@@ -73,6 +73,11 @@ class Gunicorn:
                 "120",
                 "--graceful-timeout",
                 "10",
+                # Longer than any simulated user's pause: with gunicorn's 2 s a user's
+                # next request could meet the server closing its idle connection, which
+                # locust counts as an error of status 0 (seen on both apps).
+                "--keep-alive",
+                "75",
                 "load_wsgi:app",
             ],
             env=self.env,

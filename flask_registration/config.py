@@ -33,6 +33,8 @@ DEFAULTS: dict[str, tuple[Any, tuple[type, ...]]] = {
     "REGISTRATION_ARGON2_PARALLELISM": (4, (int,)),
     "REGISTRATION_MAX_CONCURRENT_HASHES": (None, (int, type(None))),
     "REGISTRATION_HASH_WAIT": (timedelta(seconds=1), (timedelta,)),
+    "REGISTRATION_MAX_HASH_WAITING": (None, (int, type(None))),
+    "REGISTRATION_HASH_NICENESS": (10, (int,)),
     "REGISTRATION_EMAIL_CHECK_DELIVERABILITY": (False, (bool,)),
     "REGISTRATION_EMAIL_ALLOW_SMTPUTF8": (False, (bool,)),
     "REGISTRATION_SIGNUP_FIELDS": ((), (tuple, list)),
@@ -250,6 +252,11 @@ def check(config: Any) -> None:
         raise RuntimeError("REGISTRATION_MAX_CONCURRENT_HASHES must be at least 1, or None (derived from the CPUs).")
     if config["REGISTRATION_HASH_WAIT"] < timedelta(0):
         raise RuntimeError("REGISTRATION_HASH_WAIT cannot be negative (timedelta(0): refuse at once when busy).")
+    waiting = config["REGISTRATION_MAX_HASH_WAITING"]
+    if waiting is not None and waiting < 0:
+        raise RuntimeError("REGISTRATION_MAX_HASH_WAITING cannot be negative (None: derived from the wait).")
+    if not 0 <= config["REGISTRATION_HASH_NICENESS"] <= 19:
+        raise RuntimeError("REGISTRATION_HASH_NICENESS must be between 0 (off) and 19.")
     if config["REGISTRATION_MAIL_TIMEOUT"] <= 0:
         raise RuntimeError("REGISTRATION_MAIL_TIMEOUT must be a positive number of seconds.")
     if config["REGISTRATION_MAIL_MAX_RETRIES"] < 0:

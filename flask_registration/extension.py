@@ -177,6 +177,8 @@ class Registration:
                 parallelism=config["REGISTRATION_ARGON2_PARALLELISM"],
                 max_concurrent=config["REGISTRATION_MAX_CONCURRENT_HASHES"],
                 wait=config["REGISTRATION_HASH_WAIT"],
+                max_waiting=config["REGISTRATION_MAX_HASH_WAITING"],
+                niceness=config["REGISTRATION_HASH_NICENESS"],
             ),
             mail_sender=mail_sender or self.mail_sender or flask_mail_sender,
             rate_limits=RateLimits(app),

@@ -25,10 +25,16 @@ from datetime import timedelta
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from .admission import HashSlots, default_slots
+from .admission import HashSlots, LowPriorityThreads, default_slots
 
 #: How many recent checks with the current parameters the padding follows (their median).
 COST_SAMPLES = 15
+
+#: Hashes that cost less than this (seconds, the median of the recent checks) run in the
+#: caller's thread even with a niceness: they end within a scheduler time slice, where
+#: a priority changes nothing, and handing one to another thread costs about 0.2 ms
+#: (measured on the development machine), a large share of such a hash.
+RUN_INLINE_BELOW = 0.005
 
 
 class Passwords:
@@ -39,6 +45,12 @@ class Passwords:
         see :func:`~flask_registration.admission.default_slots`.
     :param wait: how long a hash or a check waits for a slot (``REGISTRATION_HASH_WAIT``)
         before :class:`~flask_registration.errors.ServerBusy` is raised.
+    :param max_waiting: at most this many callers wait for a slot
+        (``REGISTRATION_MAX_HASH_WAITING``); None: as many as the slots can serve within
+        the wait at the measured cost of a hash (:meth:`waiting_room`).
+    :param niceness: hashes and checks run on threads of their own with their CPU
+        priority lowered by this much (``REGISTRATION_HASH_NICENESS``, Linux); 0: in the
+        caller's thread. See :class:`~flask_registration.admission.LowPriorityThreads`.
     :param clock: seconds, for measuring checks (default :func:`time.perf_counter`).
     :param sleep: waits that many seconds (default :func:`time.sleep`). Tests pass a
         virtual clock and sleep, so that they count work instead of reading the clock.
@@ -55,6 +67,8 @@ class Passwords:
         parallelism: int,
         max_concurrent: int | None = None,
         wait: timedelta = timedelta(seconds=1),
+        max_waiting: int | None = None,
+        niceness: int = 0,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
@@ -67,15 +81,18 @@ class Passwords:
             parallelism=parallelism,
             type=Type.ID,
         )
+        self._costs: deque[float] = deque(maxlen=COST_SAMPLES)
+        self._lock = threading.Lock()
         #: The hashing slots: at most ``slots.size`` hashes and checks run at once.
         self.slots = HashSlots(
             max_concurrent if max_concurrent is not None else default_slots(parallelism),
             wait.total_seconds(),
+            max_waiting if max_waiting is not None else self.waiting_room,
         )
+        #: Where the hashes run: threads of lower priority, or the caller's.
+        self.threads = LowPriorityThreads(self.slots.size, niceness)
         self._clock = clock
         self._sleep = sleep
-        self._costs: deque[float] = deque(maxlen=COST_SAMPLES)
-        self._lock = threading.Lock()
         # Made now, not at the first unknown address: that first login would otherwise
         # cost one hash more than a known one, and show it. Its time is the first
         # measure of what a check with these parameters costs (the same argon2 work).
@@ -90,7 +107,7 @@ class Passwords:
         :raises ServerBusy: no hashing slot came free within the wait.
         """
         with self.slots.hold(self.retry_after):
-            return self.hasher.hash(password)
+            return self.threads.run(self.hasher.hash, password, inline=self._cheap())
 
     def verify(self, hashed: str | None, password: str) -> bool:
         """Whether ``password`` matches ``hashed``.
@@ -129,12 +146,10 @@ class Passwords:
         with self.slots.hold(self.retry_after):
             start = self._clock()
             current = self._is_current(hashed)
-            if current:
-                ok = self._check_argon2(hashed, password)
-            elif hashed.startswith(BCRYPT_PREFIXES):
-                ok = _bcrypt_verify(hashed, password)
+            if hashed.startswith(BCRYPT_PREFIXES) and not current:
+                ok = self.threads.run(_bcrypt_verify, hashed, password, inline=self._cheap())
             else:
-                ok = self._check_argon2(hashed, password)
+                ok = self.threads.run(self._check_argon2, hashed, password, inline=self._cheap())
             took = self._clock() - start
         if current:
             self._record(took)
@@ -150,11 +165,18 @@ class Passwords:
         cost of a hash; at least one."""
         return max(1, math.ceil(self.current_cost() * (waiting + 1) / self.slots.size))
 
+    def waiting_room(self) -> int:
+        """How many callers may wait for a slot when ``REGISTRATION_MAX_HASH_WAITING`` is
+        None: those the slots can serve within the wait, at the current cost of a hash
+        (``wait x slots / cost``, rounded down). One more would be refused after waiting
+        the whole wait; it is refused at once instead, and its thread is free."""
+        return math.floor(self.slots.wait * self.slots.size / max(self.current_cost(), 1e-6))
+
     def current_cost(self) -> float:
         """What a check with the current parameters costs now, in seconds: the median
-        of the recent ones."""
+        of the recent ones (0 before the first)."""
         with self._lock:
-            return statistics.median(self._costs)
+            return statistics.median(self._costs) if self._costs else 0.0
 
     def needs_rehash(self, hashed: str) -> bool:
         """Whether ``hashed`` was made with other parameters (or another algorithm)."""
@@ -183,6 +205,9 @@ class Passwords:
             return self.hasher.verify(hashed, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    def _cheap(self) -> bool:
+        return self.current_cost() < RUN_INLINE_BELOW
 
     def _record(self, seconds: float) -> None:
         with self._lock:

@@ -10,8 +10,12 @@ slots in use, callers waiting, rows in the database.
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import timedelta
@@ -24,7 +28,7 @@ from flask import Flask
 from flask_registration import get_state
 from flask_registration.admission import HashSlots, default_slots
 from flask_registration.errors import ServerBusy
-from flask_registration.passwords import Passwords
+from flask_registration.passwords import RUN_INLINE_BELOW, Passwords
 from tests.conftest import free_port, serve
 from tests.helpers import PASSWORD, add_user, can_log_in, hidden, limited_app, press_confirm
 from tests.models import LoginSession, User, db, make_app
@@ -195,6 +199,10 @@ def test_the_configured_slots_and_wait_reach_the_hasher(app: Any) -> None:
         ("REGISTRATION_MAX_CONCURRENT_HASHES", True, "must be int or NoneType"),
         ("REGISTRATION_HASH_WAIT", timedelta(seconds=-1), "cannot be negative"),
         ("REGISTRATION_HASH_WAIT", 1.5, "must be timedelta"),
+        ("REGISTRATION_MAX_HASH_WAITING", -1, "cannot be negative"),
+        ("REGISTRATION_MAX_HASH_WAITING", 2.5, "must be int or NoneType"),
+        ("REGISTRATION_HASH_NICENESS", 20, "between 0"),
+        ("REGISTRATION_HASH_NICENESS", -1, "between 0"),
     ],
 )
 def test_bad_settings_are_refused_at_init_app(key: Any, value: Any, message: Any) -> None:
@@ -502,3 +510,183 @@ def busy_refusals_leave_the_owner_free(app: Flask, path: str, body: dict[str, st
     assert slots.refused == 10
     r = client.post("/api/users/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert r.status_code == 200
+
+
+# A bounded queue: a caller that could not get a slot within the wait is refused at once
+
+
+def test_a_caller_finding_the_queue_full_is_refused_without_waiting() -> None:
+    # A wait far longer than the test: a caller that waited would hang it.
+    passwords = Passwords(
+        time_cost=1, memory_cost=8, parallelism=1, max_concurrent=1, wait=timedelta(seconds=STUCK), max_waiting=1
+    )
+    results: list[bool] = []
+    with passwords.slots.hold():  # the test holds the only slot
+        waiter = threading.Thread(target=lambda: results.append(passwords.verify(passwords.hash(PASSWORD), PASSWORD)))
+        waiter.start()
+        eventually(lambda: passwords.slots.waiting == 1)
+        with pytest.raises(ServerBusy) as refused:
+            passwords.hash(PASSWORD)  # the queue holds one: refused now, not after a minute
+        with pytest.raises(ServerBusy):
+            passwords.verify(None, PASSWORD)
+        assert (passwords.slots.waiting, passwords.slots.refused, passwords.slots.turned_away) == (1, 2, 2)
+        assert refused.value.retry_after >= 1
+    waiter.join(STUCK)
+    assert results == [True]  # the one in the queue got the slot given back
+    assert (passwords.slots.waiting, passwords.slots.in_use, passwords.slots.refused) == (0, 0, 2)
+
+
+def test_a_free_slot_is_taken_whatever_the_queue_limit() -> None:
+    passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, max_concurrent=2, max_waiting=0)
+    with passwords.slots.hold():
+        assert passwords.verify(passwords.hash(PASSWORD), PASSWORD)  # the second slot is free
+        with passwords.slots.hold():
+            with pytest.raises(ServerBusy):
+                passwords.hash(PASSWORD)
+    assert (passwords.slots.admitted, passwords.slots.refused, passwords.slots.turned_away) == (5, 1, 1)
+
+
+class Ticks:
+    """A virtual clock that moves by ``step`` at each reading."""
+
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def test_the_derived_queue_is_what_the_slots_serve_within_the_wait() -> None:
+    # Each check "takes" a quarter of a second on the virtual clock: 2 slots serve 8
+    # callers in one second.
+    passwords = Passwords(
+        time_cost=1, memory_cost=8, parallelism=1, max_concurrent=2, wait=timedelta(seconds=1), clock=Ticks(0.25)
+    )
+    assert passwords.current_cost() == 0.25
+    assert passwords.waiting_room() == 8 == passwords.slots.queue_limit()
+    slow = Passwords(
+        time_cost=1, memory_cost=8, parallelism=1, max_concurrent=1, wait=timedelta(seconds=1), clock=Ticks(2.0)
+    )
+    assert slow.slots.queue_limit() == 0  # a hash longer than the wait: nobody waits
+    fixed = Passwords(time_cost=1, memory_cost=8, parallelism=1, max_waiting=3, clock=Ticks(0.25))
+    assert fixed.slots.queue_limit() == 3
+
+
+@pytest.mark.app_config(
+    REGISTRATION_MAX_CONCURRENT_HASHES=1,
+    REGISTRATION_HASH_WAIT=timedelta(seconds=STUCK),
+    REGISTRATION_MAX_HASH_WAITING=0,
+)
+def test_with_no_queue_a_busy_signup_is_refused_at_once_in_both_faces(app: Any, gate: Any, held: Any) -> None:
+    held.send(1, signup_request)  # holds the only slot at the gate
+    assert get_state(app).passwords.slots.queue_limit() == 0
+    client = app.test_client()
+    assert_busy_json(client.post("/api/users", json={"email": "bea@example.com", "password": PASSWORD}))
+    data = {**hidden(client, "/signup"), "email": "cy@example.com", "password": PASSWORD, "password_confirm": PASSWORD}
+    assert_busy(client.post("/signup", data=data))
+    assert slots(app).turned_away == 2 and gate.entered == 1
+    assert held.finish() == [202]
+    assert users(app) == ["held0@example.com"]
+
+
+# Hashes on threads of lower priority
+
+
+needs_linux_threads = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+
+
+class WhereHasher(PasswordHasher):
+    """Records the thread each hash and check runs on, and its nice value there."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.seen: list[tuple[int, int]] = []
+
+    def _note(self) -> None:
+        thread = threading.get_native_id()
+        self.seen.append((thread, os.getpriority(os.PRIO_PROCESS, thread)))
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self._note()
+        return super().hash(password, salt=salt)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self._note()
+        return super().verify(hash, password)
+
+
+def own_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@needs_linux_threads
+def test_hashes_and_checks_run_on_threads_of_lower_priority() -> None:
+    before = own_nice()
+    # Checks "take" 10 ms on the virtual clock: long enough to go to the hashing threads.
+    passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, niceness=5, clock=Ticks(0.01))
+    assert passwords.threads.active
+    passwords.hasher = where = WhereHasher()
+    hashed = passwords.hash(PASSWORD)
+    assert passwords.verify(hashed, PASSWORD) and not passwords.verify(hashed, "wrong password!")
+    assert passwords.verify(None, PASSWORD) is False  # the dummy check of an unknown address
+    me = threading.get_native_id()
+    assert len(where.seen) == 4
+    assert all(thread != me and nice == min(19, before + 5) for thread, nice in where.seen), where.seen
+    assert own_nice() == before  # the caller's own priority is untouched
+
+
+@needs_linux_threads
+def test_with_niceness_zero_the_hash_runs_in_the_callers_thread() -> None:
+    passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, niceness=0, clock=Ticks(0.01))
+    assert not passwords.threads.active
+    passwords.hasher = where = WhereHasher()
+    passwords.verify(passwords.hash(PASSWORD), PASSWORD)
+    assert where.seen == [(threading.get_native_id(), own_nice())] * 2
+
+
+@needs_linux_threads
+def test_a_hash_shorter_than_a_time_slice_runs_in_the_callers_thread() -> None:
+    # A cheap hash (1 ms on the virtual clock) gains nothing from a priority, and the
+    # hand-over to another thread would cost a good share of it.
+    passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, niceness=5, clock=Ticks(0.001))
+    assert passwords.threads.active and passwords.current_cost() < RUN_INLINE_BELOW
+    passwords.hasher = where = WhereHasher()
+    passwords.verify(passwords.hash(PASSWORD), PASSWORD)
+    assert where.seen == [(threading.get_native_id(), own_nice())] * 2
+
+
+def test_the_app_hashes_on_lower_priority_threads_by_default(app: Any) -> None:
+    threads = get_state(app).passwords.threads
+    assert threads.niceness == 10 and threads.size == slots(app).size
+    assert threads.active == sys.platform.startswith("linux")
+    other = make_app({"REGISTRATION_HASH_NICENESS": 0})
+    assert not get_state(other).passwords.threads.active
+
+
+@needs_linux_threads
+def test_a_forked_worker_gets_hashing_threads_of_its_own() -> None:
+    # A pre-forking server (gunicorn) forks after the app is made: the parent's hashing
+    # threads do not exist in the child, which must make its own.
+    passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, niceness=5, clock=Ticks(0.01))
+    hashed = passwords.hash(PASSWORD)  # the parent's threads now exist
+    assert passwords.threads._pool is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (Python 3.12+)
+        pid = os.fork()
+    if pid == 0:  # the child: a hash and a check, then out, whatever happens
+        try:
+            signal.alarm(int(STUCK))
+            ok = passwords.verify(passwords.hash(PASSWORD), PASSWORD) and passwords.verify(hashed, PASSWORD)
+            os._exit(0 if ok else 1)
+        finally:
+            os._exit(2)
+    deadline = time.monotonic() + STUCK
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        assert time.monotonic() < deadline, "the child hung: it waited for the parent's threads"
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
