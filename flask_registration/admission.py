@@ -140,14 +140,22 @@ class HashSlots:
 
 
 def threads_are_real() -> bool:
-    """Whether :mod:`threading` makes operating-system threads: not under gevent's or
-    eventlet's monkey-patching, where a "thread" is a greenlet of the one real thread
-    (lowering its priority would lower the whole worker's)."""
+    """Whether :mod:`threading` makes operating-system threads that run: not under
+    gevent's or eventlet's monkey-patching, where a "thread" is a greenlet of the one
+    real thread (lowering its priority would lower the whole worker's), nor in a uWSGI
+    worker started without ``enable-threads`` or ``threads``, where the threads an app
+    starts may never run."""
     gevent = sys.modules.get("gevent.monkey")
     if gevent is not None and gevent.is_module_patched("threading"):
         return False
     eventlet = sys.modules.get("eventlet.patcher")
-    return not (eventlet is not None and eventlet.is_monkey_patched("thread"))
+    if eventlet is not None and eventlet.is_monkey_patched("thread"):
+        return False
+    uwsgi = sys.modules.get("uwsgi")
+    if uwsgi is not None:
+        options = getattr(uwsgi, "opt", {})
+        return bool(options.get("enable-threads") or options.get("threads"))
+    return True
 
 
 class LowPriorityThreads:
@@ -161,7 +169,8 @@ class LowPriorityThreads:
     on an idle machine they run as fast as before.
 
     :attr:`active` is False (calls run in the caller's thread, as without this class)
-    when ``niceness`` is 0, off Linux, and under gevent or eventlet. The threads are
+    when ``niceness`` is 0, off Linux, under gevent or eventlet, and in uWSGI without
+    threads (see :func:`threads_are_real`). The threads are
     made at the first call, and again in a child process after a fork (a pre-forking
     server's workers each get their own).
     """

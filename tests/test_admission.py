@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from flask import Flask
 
 from flask_registration import get_state
-from flask_registration.admission import HashSlots, default_slots
+from flask_registration.admission import HashSlots, default_slots, threads_are_real
 from flask_registration.errors import ServerBusy
 from flask_registration.passwords import RUN_INLINE_BELOW, Passwords
 from tests.conftest import free_port, serve
@@ -690,3 +690,34 @@ def test_a_forked_worker_gets_hashing_threads_of_its_own() -> None:
         assert time.monotonic() < deadline, "the child hung: it waited for the parent's threads"
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+class FakeModule:
+    """Stands in for gevent's ``monkey``, eventlet's ``patcher`` and uWSGI's ``uwsgi``
+    module: neither gevent, eventlet nor uWSGI can run inside the test process (uWSGI's
+    module exists only in its own workers), so only the checks of their state are
+    exercised here, with what those modules answer."""
+
+    def __init__(self, **attributes: Any) -> None:
+        self.__dict__.update(attributes)
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "real"),
+    [
+        ("gevent.monkey", FakeModule(is_module_patched=lambda name: name == "threading"), False),
+        ("gevent.monkey", FakeModule(is_module_patched=lambda name: False), True),
+        ("eventlet.patcher", FakeModule(is_monkey_patched=lambda name: name == "thread"), False),
+        ("uwsgi", FakeModule(opt={}), False),
+        ("uwsgi", FakeModule(opt={"enable-threads": True}), True),
+        ("uwsgi", FakeModule(opt={"threads": b"4"}), True),
+    ],
+)
+def test_greenlets_and_uwsgi_without_threads_hash_in_the_callers_thread(
+    monkeypatch: pytest.MonkeyPatch, name: str, module: FakeModule, real: bool
+) -> None:
+    monkeypatch.setitem(sys.modules, name, module)
+    assert threads_are_real() is real
+    passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, niceness=5)
+    assert passwords.threads.active is (real and sys.platform.startswith("linux"))
+    assert passwords.verify(passwords.hash(PASSWORD), PASSWORD)
