@@ -27,7 +27,7 @@ from ..flows.methods import provider_titles
 from ..i18n import force_locale, gettext, locale_for, ngettext
 from ..state import get_state
 from ..validation import is_clean_text
-from . import passkeys, recovery, totp
+from . import passkeys, recovery, sealed, totp
 from .errors import FactorError
 from .mailing import tell_added, tell_removed
 from .models import PASSKEY, RECOVERY_CODES, TOTP
@@ -277,7 +277,7 @@ def confirm_totp(user: Any, code: Any, *, recent: bool) -> Added:
         raise ValidationError.from_fields({"code": [("invalid", message)]})
     _hooks().run("before_add_factor", user, TOTP)
     try:
-        row = get_factors().add(user, TOTP, {"secret": secret, "last_step": step})
+        row = get_factors().add(user, TOTP, {"secret": sealed.seal(secret, user.id), "last_step": step})
     except FactorExists:
         message = gettext("The authenticator app is already set up. Remove it first to set up another.")
         raise FactorError(message, code="TOTP_ALREADY_ENABLED", status=409) from None

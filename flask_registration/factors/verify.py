@@ -15,6 +15,7 @@ conditional UPDATE, see :class:`~flask_registration.factors.store.FactorStore`).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from webauthn.helpers import base64url_to_bytes
@@ -23,11 +24,13 @@ from .. import limits, signals
 from ..errors import RegistrationError, ValidationError
 from ..i18n import gettext
 from ..state import get_state
-from . import passkeys, recovery, totp
+from . import passkeys, recovery, sealed, totp
 from .errors import FactorError
 from .flows import get_factors
 from .mailing import tell_recovery_code_used
 from .models import PASSKEY, RECOVERY_CODES, TOTP
+
+log = logging.getLogger("flask_registration")
 
 #: The names of the methods, as :func:`methods` lists them.
 METHODS = ("passkey", "totp", "recovery_code")
@@ -75,9 +78,14 @@ def verify_second_factor(user: Any, code: Any) -> str:
     reused = False
     typed = totp.normalize(code)
     for row in store.of_user(user, TOTP) if typed else ():
-        secret = str(row.data.get("secret"))
+        secret, current = sealed.unseal(row.data.get("secret"), user.id)
+        if secret is None:  # no key opens it (see sealed.unseal): the app cannot check codes
+            log.warning("The authenticator-app secret of user %s cannot be opened with SECRET_KEY.", user.id)
+            continue
         step = totp.matching_step(secret, typed, after=int(row.data.get("last_step", -1)))  # type: ignore[arg-type]
-        if step is not None and store.update(row, {**row.data, "last_step": step}):
+        # A secret in clear, or sealed with a fallback key, is sealed with the current key.
+        kept = row.data["secret"] if current else sealed.seal(secret, user.id)
+        if step is not None and store.update(row, {**row.data, "secret": kept, "last_step": step}):
             attempt.give_back()
             signals.second_factor_verified.send(signals.app_sender(), user=user, method="totp")
             return "totp"
