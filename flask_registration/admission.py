@@ -178,11 +178,17 @@ class LowPriorityThreads:
     def __init__(self, size: int, niceness: int) -> None:
         self.size = size
         self.niceness = niceness
-        self.active = niceness > 0 and sys.platform.startswith("linux") and threads_are_real()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pid = 0
         _FORKABLE.add(self)
+
+    @property
+    def active(self) -> bool:
+        """Whether calls go to the threads. Checked at each call, not once: a server may
+        make the app, then fork a worker that monkey-patches threading (gunicorn's gevent
+        workers with ``--preload``)."""
+        return self.niceness > 0 and sys.platform.startswith("linux") and threads_are_real()
 
     def run(self, call: Callable[..., T], *args: object, inline: bool = False) -> T:
         """``call(*args)`` on one of the threads (or here, when not :attr:`active` or

@@ -721,3 +721,13 @@ def test_greenlets_and_uwsgi_without_threads_hash_in_the_callers_thread(
     passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, niceness=5)
     assert passwords.threads.active is (real and sys.platform.startswith("linux"))
     assert passwords.verify(passwords.hash(PASSWORD), PASSWORD)
+
+
+def test_monkey_patching_after_the_app_was_made_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # gunicorn --preload: the app (and its Passwords) is made in the master; a gevent
+    # worker patches threading after the fork. Stand-in module, as above.
+    passwords = Passwords(time_cost=1, memory_cost=8, parallelism=1, niceness=5)
+    assert passwords.threads.active is sys.platform.startswith("linux")
+    monkeypatch.setitem(sys.modules, "gevent.monkey", FakeModule(is_module_patched=lambda name: True))
+    assert passwords.threads.active is False
+    assert passwords.verify(passwords.hash(PASSWORD), PASSWORD)
