@@ -32,8 +32,8 @@ COST_SAMPLES = 15
 
 #: Hashes that cost less than this (seconds, the median of the recent checks) run in the
 #: caller's thread even with a niceness: they end within a scheduler time slice, where
-#: a priority changes nothing, and handing one to another thread costs about 0.2 ms
-#: (measured on the development machine), a large share of such a hash.
+#: a priority changes nothing, and handing one to another thread costs about 0.15 ms
+#: (``benchmarks/handoff.py`` on the development machine), a large share of such a hash.
 RUN_INLINE_BELOW = 0.005
 
 

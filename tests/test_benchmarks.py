@@ -38,3 +38,23 @@ def test_quick_benchmark_prints_the_figures_and_sql_counts(tmp_path: Path) -> No
     assert re.search(r"^signup / flask_registration: \d+$", out, re.M)
     if "Flask-Security-Too" not in result.stdout.split("versions:")[1].splitlines()[0]:
         assert "Flask-Security-Too is not installed in this Python" in out
+
+
+@pytest.mark.slow
+def test_the_hand_over_benchmark_prints_both_figures_and_their_ratio() -> None:
+    script = BENCH.parent / "handoff.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--rounds", "2", "--count", "50"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    if sys.platform.startswith("linux"):
+        for label in ("in the caller's thread", "on a low-priority thread", "hand-over"):
+            assert re.search(rf"^  {label}\s+-?[\d.]+ us per check", out, re.M), out
+        assert re.search(r"^  ratio, per round\s+[\d.]+ \([\d.]+\.\.[\d.]+\)$", out, re.M), out
+    else:
+        assert "nothing to measure" in out
