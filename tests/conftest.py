@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -76,6 +76,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def live_app(
+    mailbox: Mailbox, database_url: str, prepare: Callable[[Flask], object] | None = None, **settings: Any
+) -> Iterator[tuple[Flask, str]]:
+    """The test app served on a loopback port as the browser tests use it: ``TESTING``
+    off (the pages as a person gets them), a login landing on the account page, the
+    real SMTP server, ``settings`` over that. ``prepare(app)`` runs once the tables
+    exist, before the first request. Yields (app, base URL); the tables are dropped
+    after, whatever happened."""
+    port = free_port()
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "MAIL_SERVER": mailbox.host,
+        "MAIL_PORT": mailbox.port,
+        "SERVER_NAME": f"127.0.0.1:{port}",
+        "TESTING": False,
+        "REGISTRATION_POST_LOGIN_REDIRECT": "/account",
+        **settings,
+    }
+    app = make_app(config)
+    with app.app_context():
+        db.create_all()
+    try:
+        if prepare is not None:
+            prepare(app)
+        with serve(app, port) as base:
+            yield app, base
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -207,6 +241,17 @@ def browser() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A new browser tab in a context of its own (no cookies from another test);
+    downloads are accepted (the data export)."""
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
 
 
 @pytest.fixture(scope="session")

@@ -142,14 +142,10 @@ class Site:
         assert r.status_code == 200, r.text
 
 
-def serve_site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
-    """The app (with third-party login, the test's ``app_config`` markers applied) and
-    the local provider, both served on loopback ports; for a fixture to yield from."""
-    provider_module = load_provider_module()
-    provider = provider_module.create_provider()
-    provider_port, app_port = free_port(), free_port()
-    provider_url = f"http://127.0.0.1:{provider_port}"
-    settings = {
+def local_settings(provider_url: str) -> dict[str, Any]:
+    """``REGISTRATION_OAUTH_PROVIDERS["local"]`` for the local provider served at
+    ``provider_url``, registered with the client ``the-client``/``the-secret``."""
+    return {
         "title": "Local provider",
         "client_id": "the-client",
         "client_secret": "the-secret",
@@ -158,6 +154,15 @@ def serve_site(mailbox: Mailbox, database_url: str, request: pytest.FixtureReque
         "userinfo_url": f"{provider_url}/userinfo",
         "scope": ["openid", "profile", "email"],
     }
+
+
+def serve_site(mailbox: Mailbox, database_url: str, request: pytest.FixtureRequest) -> Iterator[Site]:
+    """The app (with third-party login, the test's ``app_config`` markers applied) and
+    the local provider, both served on loopback ports; for a fixture to yield from."""
+    provider_module = load_provider_module()
+    provider = provider_module.create_provider()
+    provider_port, app_port = free_port(), free_port()
+    settings = local_settings(f"http://127.0.0.1:{provider_port}")
     config: dict[str, Any] = {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAIL_SERVER": mailbox.host,

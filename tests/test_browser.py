@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CHROMIUM, free_port, serve
+from tests.conftest import CHROMIUM, live_app
 from tests.helpers import made_ago
-from tests.models import User, db, make_app
+from tests.models import User, db
 from tests.smtp import Mailbox
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "artifacts/screenshots"))
@@ -33,35 +33,8 @@ pytestmark = [
 def live(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
     """The test app served on a loopback port; yields (app, base URL). After a login
     the browser lands on the library's account page."""
-    port = free_port()
-    app = make_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "MAIL_SERVER": mailbox.host,
-            "MAIL_PORT": mailbox.port,
-            "SERVER_NAME": f"127.0.0.1:{port}",
-            "TESTING": False,
-            "REGISTRATION_POST_LOGIN_REDIRECT": "/account",
-        }
-    )
-
-    with app.app_context():
-        db.create_all()
-    with serve(app, port) as base:
-        yield app, base
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    with live_app(mailbox, database_url) as served:
+        yield served
 
 
 def shot(page: Any, name: str) -> None:

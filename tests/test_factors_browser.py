@@ -43,15 +43,6 @@ def live(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
         yield app, base
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def virtual_authenticator(page: Any) -> tuple[Any, str]:
     """A CDP virtual authenticator for ``page``: ``(cdp session, authenticator id)``."""
     cdp = page.context.new_cdp_session(page)

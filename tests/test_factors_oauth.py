@@ -4,20 +4,20 @@ app and the provider are both served; the browser is ``requests``."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pyotp
 import pytest
 import requests
+from flask import Flask
 
 from flask_registration import Registration, signals
 from flask_registration.state import get_state
 from tests.conftest import free_port, serve
-from tests.helpers import forget_totp_step
+from tests.helpers import csrf_token, forget_totp_step
 from tests.models import AccessToken, Factor, LoginSession, User, db, make_app
-from tests.oauth_provider import OAuth, consent, load_provider_module
+from tests.oauth_provider import OAuth, consent, load_provider_module, local_settings
 
 PASSWORD = "a long enough password"
 
@@ -29,16 +29,7 @@ def served(mailbox: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     module = load_provider_module()
     provider = module.create_provider()
     provider_port, app_port = free_port(), free_port()
-    provider_url = f"http://127.0.0.1:{provider_port}"
-    local = {
-        "title": "Local provider",
-        "client_id": "the-client",
-        "client_secret": "the-secret",
-        "authorization_url": f"{provider_url}/authorize",
-        "token_url": f"{provider_url}/token",
-        "userinfo_url": f"{provider_url}/userinfo",
-        "scope": ["openid", "profile", "email"],
-    }
+    local = local_settings(f"http://127.0.0.1:{provider_port}")
     config = {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "MAIL_SERVER": mailbox.host,
@@ -68,27 +59,27 @@ def served(mailbox: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> 
             db.engine.dispose()
 
 
-def token_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
-
-
-def test_a_provider_login_asks_for_the_second_factor(served: Any) -> None:
-    app, base = served
+def ada_with_the_app_and_the_provider(app: Flask, base: str) -> str:
+    """Ada, verified, logs in with her password, sets the authenticator app up and links
+    the provider; return the app's secret."""
     with app.app_context():
         state = get_state(app)
         user = state.store.create({"email": "ada@example.com", "password_hash": state.passwords.hash(PASSWORD)})
         state.store.mark_verified(user)
     with requests.Session() as http:
-        # Ada logs in with her password, sets the app up and links the provider.
         assert http.post(f"{base}/api/users/login", json={"email": "ada@example.com", "password": PASSWORD}).ok
         csrf = {"X-CSRFToken": http.get(f"{base}/api/users/csrf-token").json()["csrfToken"]}
-        secret = http.post(f"{base}/api/users/me/totp", headers=csrf).json()["secret"]
+        secret = str(http.post(f"{base}/api/users/me/totp", headers=csrf).json()["secret"])
         code = pyotp.TOTP(secret).now()
         assert http.post(f"{base}/api/users/me/totp/confirm", json={"code": code}, headers=csrf).status_code == 201
         linked = consent(http, http.get(f"{base}/login/local"), sub="ada-at-provider", email="ada@example.com")
         assert linked.status_code == 200 and linked.url.endswith("/account/connections")
+    return secret
+
+
+def test_a_provider_login_asks_for_the_second_factor(served: Any) -> None:
+    app, base = served
+    secret = ada_with_the_app_and_the_provider(app, base)
     forget_totp_step(app)  # the enrolment used this time step: the login below may use it
 
     with requests.Session() as http:
@@ -104,7 +95,7 @@ def test_a_provider_login_asks_for_the_second_factor(served: Any) -> None:
         with signals.oauth_logged_in.connected_to(lambda _s, **kw: logged.append(kw["provider"]), app):
             done = http.post(
                 f"{base}/login/second-factor",
-                data={"csrf_token": token_of(page.text), "code": pyotp.TOTP(secret).now()},
+                data={"csrf_token": csrf_token(page.text), "code": pyotp.TOTP(secret).now()},
                 allow_redirects=False,
             )
         assert done.status_code == 302 and logged == ["local"]
@@ -113,16 +104,7 @@ def test_a_provider_login_asks_for_the_second_factor(served: Any) -> None:
 
 def test_a_provider_login_asks_over_json_too(served: Any) -> None:
     app, base = served
-    with app.app_context():
-        state = get_state(app)
-        user = state.store.create({"email": "ada@example.com", "password_hash": state.passwords.hash(PASSWORD)})
-        state.store.mark_verified(user)
-    with requests.Session() as http:
-        assert http.post(f"{base}/api/users/login", json={"email": "ada@example.com", "password": PASSWORD}).ok
-        csrf = {"X-CSRFToken": http.get(f"{base}/api/users/csrf-token").json()["csrfToken"]}
-        secret = http.post(f"{base}/api/users/me/totp", headers=csrf).json()["secret"]
-        assert http.post(f"{base}/api/users/me/totp/confirm", json={"code": pyotp.TOTP(secret).now()}, headers=csrf).ok
-        consent(http, http.get(f"{base}/login/local"), sub="ada-at-provider", email="ada@example.com")
+    ada_with_the_app_and_the_provider(app, base)
     with requests.Session() as http:
         json_headers = {"Accept": "application/json"}
         answer = consent(

@@ -17,8 +17,7 @@ from flask import Flask
 from flask_babel import Babel
 
 from flask_registration.i18n import force_locale, gettext
-from tests.conftest import CHROMIUM, free_port, serve
-from tests.models import db, make_app
+from tests.conftest import CHROMIUM, live_app
 from tests.smtp import Mailbox
 
 pytestmark = [
@@ -34,26 +33,9 @@ PASSWORD = "ein langes Passwort"
 
 @pytest.fixture
 def live(mailbox: Mailbox, database_url: str) -> Iterator[tuple[Flask, str]]:
-    port = free_port()
-    app = make_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "MAIL_SERVER": mailbox.host,
-            "MAIL_PORT": mailbox.port,
-            "SERVER_NAME": f"127.0.0.1:{port}",
-            "TESTING": False,
-            "REGISTRATION_POST_LOGIN_REDIRECT": "/account",
-        }
-    )
-    Babel(app)  # no locale selector: the library matches Accept-Language
-    with app.app_context():
-        db.create_all()
-    with serve(app, port) as base:
-        yield app, base
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
+    # No locale selector: the library matches Accept-Language.
+    with live_app(mailbox, database_url, Babel) as served:
+        yield served
 
 
 def words(app: Flask, language: str) -> Callable[[str], str]:

@@ -44,15 +44,6 @@ def live(request: pytest.FixtureRequest, mailbox: Any, database_url: str) -> Ite
         yield app, base
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
-
-
 def shot(page: Any, name: str) -> None:
     """A screenshot of the page, and axe-core's check that nothing on it stops a person
     with a screen reader or a keyboard (no serious or critical violation)."""

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
-from tests.conftest import CHROMIUM, free_port, serve
+from tests.conftest import CHROMIUM, live_app
 from tests.helpers import add_user, optional, set_username
-from tests.models import User, db, make_app
+from tests.models import User, db
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "artifacts/screenshots"))
 
@@ -29,36 +30,12 @@ pytestmark = [
 def live(mailbox: Any, database_url: str) -> Iterator[tuple[Any, str]]:
     """The test app with username login, served on a loopback port, and Ada (username
     ``ada``); yields (app, base URL)."""
-    port = free_port()
-    app = make_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "MAIL_SERVER": mailbox.host,
-            "MAIL_PORT": mailbox.port,
-            "SERVER_NAME": f"127.0.0.1:{port}",
-            "TESTING": False,
-            "REGISTRATION_POST_LOGIN_REDIRECT": "/account",
-            "REGISTRATION_LOGIN_FIELDS": ["email", "username"],
-        }
-    )
-    with app.app_context():
-        db.create_all()
-    set_username(app, add_user(app, "ada@example.com"), "ada")
-    with serve(app, port) as base:
-        yield app, base
-    with app.app_context():
-        db.session.remove()
-        db.drop_all()
-        db.engine.dispose()
 
+    def ada(app: Flask) -> None:
+        set_username(app, add_user(app, "ada@example.com"), "ada")
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    yield page
-    context.close()
+    with live_app(mailbox, database_url, ada, REGISTRATION_LOGIN_FIELDS=["email", "username"]) as served:
+        yield served
 
 
 def shot(page: Any, name: str) -> None:
